@@ -1,0 +1,1 @@
+"""Every way into Stitch: the HTTP API (FastAPI) and the ``stitch`` CLI."""

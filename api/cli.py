@@ -1,0 +1,158 @@
+"""The ``stitch`` command: each command parses, calls one library function, maps errors to exits.
+
+Exit codes: 0 ok, 1 some inputs failed (the rest landed), 2 bad usage / manifest / configuration.
+``--json`` prints one JSON object on stdout; human output goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from core.config import Settings, get_settings
+from core.errors import ConfigurationError, StitchError
+
+app = typer.Typer(help="Stitch: grounded, ACL-filtered context packs from enterprise systems.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys (stored hashed in the keys file).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except Exception as exc:  # noqa: BLE001 - pydantic ValidationError names the variable
+        _fail(f"invalid configuration: {exc}", 2)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _emit(data: dict, as_json: bool, human: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(human, err=not sys.stdout.isatty())
+
+
+@app.command()
+def ingest(
+    manifests: Annotated[list[Path], typer.Argument(help="source manifest YAML files")],
+    full: Annotated[bool, typer.Option("--full", help="re-process every document")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the job report as JSON")] = False,
+) -> None:
+    """Incrementally sync each manifest's source into the index and print the job report."""
+    from api.commands import run_ingest
+
+    settings = _settings()
+    try:
+        report = run_ingest(settings, manifests, full=full, show_progress=not as_json and sys.stderr.isatty())
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    except StitchError as exc:
+        _fail(str(exc), 2)
+    from api.commands import format_report
+
+    _emit(report.to_dict(), as_json, format_report(report))
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="what the context is for")],
+    role: Annotated[list[str], typer.Option("--role", help="a role of the principal (repeatable)")] = [],  # noqa: B006
+    user: Annotated[str, typer.Option("--user", help="principal id")] = "cli",
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=100)] = 8,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 2000,
+    source: Annotated[list[str], typer.Option("--source", help="only these sources (repeatable)")] = [],  # noqa: B006
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The same context pack as POST /v1/context."""
+    from api.commands import format_context, run_query
+
+    settings = _settings()
+    try:
+        data = run_query(settings, text, roles=role, user=user, top_k=top_k, max_tokens=max_tokens, sources=source)
+    except StitchError as exc:
+        _fail(str(exc), 2)
+    _emit(data, as_json, format_context(data))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the HTTP API with uvicorn (model and store load once at startup)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    fixtures: Annotated[Path, typer.Option("--fixtures", help="folder of manifests")] = Path("fixtures/manifests"),
+) -> None:
+    """Ingest the fixtures into the embedded store, print ready-to-paste examples, and serve."""
+    from api.commands import prepare_demo
+
+    settings = _settings()
+    try:
+        banner = prepare_demo(settings, fixtures, host=host, port=port)
+    except StitchError as exc:
+        _fail(str(exc), 2)
+    typer.echo(banner, err=True)
+    serve(host=host, port=port)
+
+
+@keys_app.command("create")
+def keys_create(
+    scope: Annotated[list[str], typer.Option("--scope", help="context | ingest | entities:write | admin")],
+    role: Annotated[list[str], typer.Option("--role", help="a role this key may assert ('*' = any)")] = [],  # noqa: B006
+    name: Annotated[str, typer.Option("--name")] = "",
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from api.keys import KeyStore
+
+    settings = _settings()
+    try:
+        plaintext = KeyStore(settings.keys_path).create(scopes=tuple(scope), roles=tuple(role), name=name)
+    except ConfigurationError as exc:
+        _fail(str(exc), 2)
+    typer.echo(plaintext)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List key ids, names, scopes and roles (never secrets)."""
+    from api.keys import KeyStore
+
+    for key in KeyStore(_settings().keys_path).list():
+        typer.echo(f"{key.key_id}\t{key.name}\tscopes={','.join(key.scopes)}\troles={','.join(key.roles)}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
+    """Delete a key."""
+    from api.keys import KeyStore
+
+    if not KeyStore(_settings().keys_path).revoke(key_id):
+        _fail(f"no key with id {key_id!r}", 2)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

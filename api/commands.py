@@ -1,0 +1,97 @@
+"""Library calls behind CLI commands (kept out of cli.py so the CLI stays a thin edge)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from api.render import context_pack_json
+from api.services import Services
+from core.config import Settings
+from core.models import Principal, SearchFilters
+from ingest.manifest import load_manifest
+from ingest.pipeline import ingest_manifests
+from ingest.report import JobReport
+from retrieval.context import ContextRequest
+
+
+def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, show_progress: bool) -> JobReport:
+    """Validate every manifest first (nothing is ingested if one is bad), then sync them."""
+    manifests = [load_manifest(p) for p in manifest_paths]
+    services = Services(settings)
+    progress = None
+    bar = None
+    if show_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="doc", desc="ingest", file=sys.stderr, dynamic_ncols=True)
+        chunks = [0]
+
+        def progress(event: str, amount: int) -> None:
+            if event == "document":
+                bar.update(amount)
+            else:
+                chunks[0] += amount
+                bar.set_postfix(chunks=chunks[0])
+
+    try:
+        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        services.store.flush()
+
+
+def format_report(report: JobReport) -> str:
+    """Human-readable job report."""
+    lines = [
+        f"sources: {', '.join(report.sources)}",
+        f"added {report.added}  updated {report.updated}  unchanged {report.unchanged}  "
+        f"deleted {report.deleted}  failed {report.failed}  invisible {report.invisible}  "
+        f"chunks {report.chunks}  ({report.seconds:.1f}s)",
+    ]
+    lines += [f"  FAILED {e.source}: {e.item}: {e.reason}" for e in report.errors]
+    lines += [f"  warning: {w}" for w in report.warnings]
+    return "\n".join(lines)
+
+
+def run_query(
+    settings: Settings, text: str, *, roles: list[str], user: str, top_k: int, max_tokens: int, sources: list[str]
+) -> dict:
+    """The context pack for a principal, as the HTTP API would return it."""
+    services = Services(settings)
+    request = ContextRequest(text, Principal(user, tuple(roles)), top_k, max_tokens, SearchFilters(tuple(sources)))
+    return context_pack_json(services.retriever.context(request))
+
+
+def format_context(data: dict) -> str:
+    """Human-readable context pack: the context, then the citations."""
+    lines = [data["context"] or "(no passages visible for this principal)", ""]
+    for c in data["citations"]:
+        where = f" pages {c['pages']}" if c["pages"] else ""
+        lines.append(f"[{c['id']}] {c['title']} — {c['doc_id']} ({c['source']}){where} {c['uri'] or ''}".rstrip())
+    usage = data["usage"]
+    lines.append(f"\n{usage['passages']} passages, {usage['tokens']} tokens, truncated={usage['truncated']}, "
+                 f"{data['timings_ms'].get('total', 0)} ms")
+    return "\n".join(lines)
+
+
+def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) -> str:
+    """Ingest every fixture manifest, make a demo API key, and return the banner to print."""
+    from api.keys import KeyStore
+
+    manifests = sorted(fixtures.glob("*.yaml"))
+    report = run_ingest(settings, manifests, full=False, show_progress=sys.stderr.isatty())
+    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("*",), name="demo")
+    from core.store.factory import close_store
+
+    close_store(settings)  # the server process opens it again
+    return (
+        f"{format_report(report)}\n\nStitch demo on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n\n"
+        f"curl -s http://{host}:{port}/v1/context -H 'Authorization: Bearer {key}' "
+        "-H 'Content-Type: application/json' "
+        "-d '{\"query\": \"How do refunds work for enterprise customers?\", "
+        "\"principal\": {\"id\": \"alice\", \"roles\": [\"sales\"]}, \"max_tokens\": 800}'\n\n"
+        "In another terminal (stop the server first: the embedded store is single-process):\n"
+        "  .venv/bin/stitch query \"How do refunds work?\" --role sales\n"
+    )

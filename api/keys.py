@@ -1,0 +1,121 @@
+"""API keys: stored hashed (sha256) in a JSON keys file; each key has scopes and assertable roles.
+
+Keys are ``stk_<key id>_<secret>`` with 256 bits of secret, so a fast hash is enough at rest
+(as for GitHub tokens); comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.errors import AuthenticationError, ConfigurationError, PermissionDeniedError
+
+SCOPES = ("context", "ingest", "entities:write", "admin")
+ANY_ROLE = "*"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored key: its id, the hash of the secret, scopes and the roles it may assert."""
+
+    key_id: str
+    hash: str
+    scopes: tuple[str, ...]
+    roles: tuple[str, ...]
+    name: str = ""
+    created_at: float = 0.0
+
+    def require_scope(self, scope: str) -> None:
+        """Raise 403 unless the key has ``scope`` (``admin`` implies every scope)."""
+        if scope not in self.scopes and "admin" not in self.scopes:
+            raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
+
+    def require_roles(self, roles: tuple[str, ...]) -> None:
+        """Raise 403 if ``roles`` holds a role this key may not assert."""
+        if ANY_ROLE in self.roles:
+            return
+        extra = sorted(set(roles) - set(self.roles))
+        if extra:
+            raise PermissionDeniedError(f"this API key may not assert role(s): {', '.join(extra)}")
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class KeyStore:
+    """The keys file, re-read when it changes on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._mtime: float | None = None
+        self._keys: dict[str, ApiKey] = {}
+
+    def _load(self) -> dict[str, ApiKey]:
+        try:
+            mtime = self._path.stat().st_mtime
+        except FileNotFoundError:
+            self._keys, self._mtime = {}, None
+            return self._keys
+        if mtime != self._mtime:
+            try:
+                raw = json.loads(self._path.read_text(encoding="utf-8"))
+                keys = [ApiKey(**{**k, "scopes": tuple(k["scopes"]), "roles": tuple(k["roles"])}) for k in raw["keys"]]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigurationError(f"{self._path}: not a valid API keys file: {exc}") from exc
+            self._keys, self._mtime = {k.key_id: k for k in keys}, mtime
+        return self._keys
+
+    def authenticate(self, presented: str | None) -> ApiKey:
+        """The key behind a bearer token, or 401."""
+        if not presented:
+            raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+        parts = presented.split("_")
+        key = self._load().get(parts[1]) if len(parts) == 3 and parts[0] == "stk" else None
+        # Compare against a dummy when the id is unknown so timing does not reveal valid ids.
+        expected = key.hash if key else _digest("unknown-key-dummy")
+        if not hmac.compare_digest(expected, _digest(presented)) or key is None:
+            raise AuthenticationError("unknown API key")
+        return key
+
+    def create(self, *, scopes: tuple[str, ...], roles: tuple[str, ...], name: str = "") -> str:
+        """Add a key and return its plaintext (shown once, never stored)."""
+        bad = [s for s in scopes if s not in SCOPES]
+        if bad or not scopes:
+            raise ConfigurationError(f"unknown scope(s) {bad or '(none given)'}; choose from {', '.join(SCOPES)}")
+        key_id = secrets.token_hex(6)
+        plaintext = f"stk_{key_id}_{secrets.token_urlsafe(32).replace('_', '-')}"
+        keys = dict(self._load())
+        keys[key_id] = ApiKey(key_id, _digest(plaintext), tuple(scopes), tuple(roles), name, time.time())
+        self._write(keys)
+        return plaintext
+
+    def revoke(self, key_id: str) -> bool:
+        """Remove a key; True if it existed."""
+        keys = dict(self._load())
+        if keys.pop(key_id, None) is None:
+            return False
+        self._write(keys)
+        return True
+
+    def list(self) -> list[ApiKey]:
+        """Every key (hashes only)."""
+        return list(self._load().values())
+
+    def _write(self, keys: dict[str, ApiKey]) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        body = json.dumps({"keys": [asdict(k) for k in keys.values()]}, indent=2)
+        fd, tmp = tempfile.mkstemp(dir=self._path.parent, prefix=".keys-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, self._path)
+        self._mtime = None

@@ -1,0 +1,49 @@
+"""Long-lived services built once per process from Settings and shared by routes and commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from core.config import Settings
+from core.encoder import Encoder, load_encoder
+from core.store.factory import open_store
+from core.store.protocol import VectorStore
+from ingest.ledger import Ledger
+from ingest.pipeline import IngestContext
+from retrieval.context import Retriever
+
+
+@dataclass
+class Services:
+    """Lazily built model, store, ledger and retriever for one Settings."""
+
+    settings: Settings
+
+    @cached_property
+    def encoder(self) -> Encoder:
+        return load_encoder(self.settings)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        return open_store(self.settings)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.settings.ledger_path)
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.settings, self.encoder, self.store)
+
+    def ingest_context(self) -> IngestContext:
+        """What an ingest job writes to."""
+        return IngestContext(self.settings, self.encoder, self.store, self.ledger)
+
+    def warm_up(self) -> None:
+        """Load the model and open the store now, so the first request is not slow."""
+        self.retriever.search  # noqa: B018 - builds encoder and store
+        self.encoder.encode_query("warm up")
+        from retrieval.pack import count_tokens
+
+        count_tokens("warm up")

@@ -1,0 +1,55 @@
+"""Access-control tokens (onyx-style prefixed strings) stamped on chunks and put into every query.
+
+A principal sees a chunk iff the principal's token set intersects the chunk's ``acl`` tokens.
+A chunk with no tokens is invisible to everyone (deny by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from core.models import Principal
+
+PUBLIC_TOKEN = "public"
+
+
+def role_token(role: str) -> str:
+    """Token for a data role, e.g. ``role:sales``."""
+    return f"role:{role.strip()}"
+
+
+def user_token(user_id: str) -> str:
+    """Token for one user, e.g. ``user:alice``."""
+    return f"user:{user_id.strip()}"
+
+
+def acl_tokens_for_roles(roles: Iterable[str], *, public: bool = False) -> tuple[str, ...]:
+    """Tokens for a document readable by ``roles``; ``user:<id>`` entries pass through as user tokens."""
+    tokens: set[str] = set()
+    for raw in roles:
+        role = str(raw).strip()
+        if not role:
+            continue
+        if role == PUBLIC_TOKEN:
+            tokens.add(PUBLIC_TOKEN)
+        elif role.startswith("user:"):
+            tokens.add(user_token(role[len("user:"):]))
+        else:
+            tokens.add(role_token(role))
+    if public:
+        tokens.add(PUBLIC_TOKEN)
+    return tuple(sorted(tokens))
+
+
+def principal_tokens(principal: Principal) -> tuple[str, ...]:
+    """The token set a principal's requests are filtered by: its roles, its user id, and ``public``."""
+    tokens = {role_token(r) for r in principal.roles if r.strip()}
+    if principal.id.strip():
+        tokens.add(user_token(principal.id))
+    tokens.add(PUBLIC_TOKEN)
+    return tuple(sorted(tokens))
+
+
+def is_visible(acl: Iterable[str], tokens: Iterable[str]) -> bool:
+    """Same rule as the store filter, for places that already hold a payload (defence in depth)."""
+    return bool(set(acl) & set(tokens))

@@ -1,0 +1,97 @@
+"""The one Settings class: ``STITCH_*`` environment variables, then ``stitch.toml``, then defaults.
+
+Nothing else in Stitch reads the environment. Build it with ``get_settings()`` (cached) or pass a
+``Settings`` explicitly (tests, scratch evaluations).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Runtime configuration of one Stitch deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STITCH_", toml_file="stitch.toml", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Field(Path(".stitch"), description="embedded Qdrant, ledger, registry, audit log")
+    qdrant_url: str | None = Field(None, description="unset: embedded engine; set: Qdrant server/cluster")
+    qdrant_api_key: str | None = None
+    collection: str = "stitch"
+    shard_number: int = Field(1, ge=1, description="server/cluster only")
+    replication_factor: int = Field(1, ge=1, description="server/cluster only")
+    embedding_model: str | None = Field(None, description="local path; unset: packaged all-MiniLM-L6-v2")
+    encoder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    reranker_model: str | None = Field(None, description="local CrossEncoder path; unset: no rerank")
+    api_keys_file: Path | None = None
+    # Chunking: the embedder's window is 256 tokens including [CLS]/[SEP].
+    chunk_max_tokens: int = Field(254, ge=32, le=254)
+    chunk_overlap_tokens: int = Field(32, ge=0, le=128)
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    embed_batch_size: int = Field(32, ge=1)
+    # Retrieval.
+    prefetch_limit: int = Field(100, ge=1)
+    rrf_k: int = Field(2, ge=1)
+    default_top_k: int = Field(8, ge=1, le=100)
+    default_max_tokens: int = Field(2000, ge=1)
+    neighbour_window: int = Field(1, ge=0, le=5)
+    max_request_bytes: int = Field(1_000_000, ge=1024)
+
+    @field_validator("qdrant_url", "embedding_model", "reranker_model", "qdrant_api_key")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def qdrant_path(self) -> Path:
+        """Directory of the embedded Qdrant shard."""
+        return self.data_dir / "qdrant" / self.collection
+
+    @property
+    def ledger_path(self) -> Path:
+        """SQLite ledger of ingested documents."""
+        return self.data_dir / "ledger.sqlite3"
+
+    @property
+    def registry_path(self) -> Path:
+        """SQLite entity registry."""
+        return self.data_dir / "entities.sqlite3"
+
+    @property
+    def audit_log_path(self) -> Path:
+        """JSON-lines audit log of API requests."""
+        return self.data_dir / "audit.jsonl"
+
+    @property
+    def keys_path(self) -> Path:
+        """API keys file (hashed keys); defaults inside the data directory."""
+        return self.api_keys_file or self.data_dir / "api_keys.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, built on first use."""
+    return Settings()

@@ -1,0 +1,151 @@
+"""Frozen domain dataclasses shared by ingest, retrieval and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request is for."""
+
+    id: str
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Section:
+    """A contiguous span of a document's cleaned text with its structure (one partitioned element)."""
+
+    start: int
+    end: int
+    kind: str = "text"  # title | text | list | table | ...
+    page: int | None = None
+    section_path: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file or record of a source, already partitioned and cleaned."""
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    uri: str | None = None
+    acl: tuple[str, ...] = ()
+    updated_at: datetime | None = None
+    sections: tuple[Section, ...] = ()
+    entity_mentions: tuple[tuple[str, str], ...] = ()  # (entity type, surface form)
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A contiguous span of one document's cleaned text, bounded by the embedder's token window."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+    pages: tuple[int, ...] = ()
+    section_path: tuple[str, ...] = ()
+    embed_text: str = ""
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """Indices/values of a sparse (BM25) vector."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the store keeps it: id, vectors and the payload contract (core.payload)."""
+
+    point_id: str
+    dense: tuple[float, ...]
+    sparse: SparseVector
+    payload: dict
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Caller-chosen narrowing; the ACL is never optional and is passed separately."""
+
+    sources: tuple[str, ...] = ()
+    entity_ids: tuple[str, ...] = ()
+    updated_after: datetime | None = None
+    doc_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One scored chunk returned by the store."""
+
+    point_id: str
+    score: float
+    payload: dict
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a passage came from."""
+
+    id: int
+    doc_id: str
+    title: str
+    source: str
+    uri: str | None
+    start: int
+    end: int
+    pages: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Passage:
+    """Stitched, contiguous text of one document, with one citation."""
+
+    citation: int
+    doc_id: str
+    chunk_ids: tuple[str, ...]
+    text: str
+    score: float
+    source: str
+    title: str
+    uri: str | None
+    start: int
+    end: int
+    pages: tuple[int, ...] = ()
+    updated_at: str | None = None
+    entity_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EntityRef:
+    """An entity the query mentioned, as the principal may see it."""
+
+    entity_id: str
+    name: str
+    type: str
+    matched: str
+
+
+@dataclass(frozen=True)
+class ContextPack:
+    """The answer to one context request."""
+
+    request_id: str
+    context: str
+    passages: tuple[Passage, ...]
+    citations: tuple[Citation, ...]
+    entities: tuple[EntityRef, ...] = ()
+    tokens: int = 0
+    truncated: bool = False
+    timings_ms: dict = field(default_factory=dict)

@@ -1,0 +1,194 @@
+"""Embedded store: the real Qdrant engine in-process (qdrant-edge-py), persisted in the data dir."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import qdrant_edge as qe
+
+from core import payload as P
+from core.errors import StoreError
+from core.models import Hit, SearchFilters, SparseVector, StoredChunk
+from core.store.conditions import FilterSpec, access_filter
+from core.store.protocol import HybridQuery, PrefetchSpec
+
+_INDEX_KINDS = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+}
+
+
+def _edge_filter(spec: FilterSpec) -> qe.Filter | None:
+    must: list = []
+    for cond in spec.must:
+        if cond.gte is not None:
+            must.append(qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte)))
+        else:
+            must.append(qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.any_of))))
+    must_not = [qe.HasIdCondition(set(spec.except_ids))] if spec.except_ids else None
+    if not must and not must_not:
+        return None
+    return qe.Filter(must=must or None, must_not=must_not)
+
+
+def _vector(spec: PrefetchSpec):  # noqa: ANN202
+    if isinstance(spec.vector, SparseVector):
+        return qe.SparseVector(list(spec.vector.indices), list(spec.vector.values))
+    return list(spec.vector)
+
+
+def _hit(point) -> Hit:  # noqa: ANN001
+    return Hit(str(point.id), float(getattr(point, "score", 0.0) or 0.0), dict(point.payload or {}))
+
+
+class EdgeStore:
+    """One EdgeShard directory per collection; writes are serialised, reads run concurrently."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._shard: qe.EdgeShard | None = None
+        self._write_lock = threading.Lock()
+        if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
+            self._shard = qe.EdgeShard.load(str(self._path))
+
+    @property
+    def shard(self) -> qe.EdgeShard:
+        if self._shard is None:
+            raise StoreError(f"no collection at {self._path}: run `stitch ingest` first")
+        return self._shard
+
+    def ensure_collection(self, dimension: int) -> None:
+        if self._shard is not None:
+            return
+        self._path.mkdir(parents=True, exist_ok=True)
+        config = qe.EdgeConfig(
+            vectors={P.DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
+            sparse_vectors={P.SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+        self._shard = qe.EdgeShard.create(str(self._path), config)
+        for field, kind in P.INDEXED_FIELDS.items():
+            self._shard.update(qe.UpdateOperation.create_field_index(field, _INDEX_KINDS[kind]))
+
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None:
+        if not chunks:
+            return
+        points = [
+            qe.Point(
+                c.point_id,
+                {
+                    P.DENSE: list(c.dense),
+                    P.SPARSE: qe.SparseVector(list(c.sparse.indices), list(c.sparse.values)),
+                },
+                c.payload,
+            )
+            for c in chunks
+        ]
+        with self._write_lock:
+            self.shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
+        if self._shard is None:
+            return
+        spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
+        with self._write_lock:
+            self.shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(spec)))
+
+    def search(
+        self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        if self._shard is None:
+            return []
+        base = access_filter(acl_tokens, filters)
+        params = qe.SearchParams(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        if len(query.prefetches) == 1:
+            spec = query.prefetches[0]
+            request = qe.QueryRequest(
+                limit=query.limit,
+                query=qe.Query.Nearest(_vector(spec), using=spec.using),
+                filter=_edge_filter(self._narrow(base, spec)),
+                with_payload=True,
+                params=params,
+            )
+        else:
+            prefetches = [
+                qe.Prefetch(
+                    limit=spec.limit,
+                    query=qe.Query.Nearest(_vector(spec), using=spec.using),
+                    filter=_edge_filter(self._narrow(base, spec)),
+                    params=params,
+                )
+                for spec in query.prefetches
+            ]
+            fusion = (
+                qe.Fusion.Dbsf()
+                if query.fusion == "dbsf"
+                else qe.Fusion.Rrf(k=query.rrf_k, weights=list(query.weights) if query.weights else None)
+            )
+            request = qe.QueryRequest(
+                limit=query.limit,
+                prefetches=prefetches,
+                query=fusion,
+                filter=_edge_filter(base),
+                with_payload=True,
+            )
+        return [_hit(p) for p in self.shard.query(request)]
+
+    @staticmethod
+    def _narrow(base: FilterSpec, spec: PrefetchSpec) -> FilterSpec:
+        if not spec.entity_ids:
+            return base
+        extra = access_filter(None, entity_ids=spec.entity_ids).must
+        return FilterSpec(base.must + extra, base.except_ids)
+
+    def fetch_chunks(
+        self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        if self._shard is None or not indexes:
+            return []
+        spec = access_filter(acl_tokens, doc_id=doc_id, chunk_indexes=indexes)
+        return self._scroll(spec, limit=len(indexes) + 1)
+
+    def document_chunks(
+        self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
+    ) -> list[Hit]:
+        if self._shard is None:
+            return []
+        return self._scroll(access_filter(acl_tokens, doc_id=doc_id), limit=limit)
+
+    def _scroll(self, spec: FilterSpec, *, limit: int) -> list[Hit]:
+        records, _ = self.shard.scroll(
+            qe.ScrollRequest(limit=limit, filter=_edge_filter(spec), with_payload=True)
+        )
+        hits = [_hit(r) for r in records]
+        return sorted(hits, key=lambda h: h.payload.get(P.CHUNK_INDEX, 0))
+
+    def count(self, *, acl_tokens: Collection[str] | None = None, filters: SearchFilters | None = None) -> int:
+        if self._shard is None:
+            return 0
+        return int(self.shard.count(qe.CountRequest(exact=True, filter=_edge_filter(access_filter(acl_tokens, filters)))))
+
+    def ready(self) -> bool:
+        try:
+            self.count()
+        except Exception:  # noqa: BLE001 - readiness must answer, not raise
+            return False
+        return True
+
+    def flush(self) -> None:
+        if self._shard is not None:
+            with self._write_lock:
+                self._shard.flush()
+
+    def optimize(self) -> None:
+        if self._shard is not None:
+            with self._write_lock:
+                self._shard.optimize()
+
+    def close(self) -> None:
+        if self._shard is not None:
+            with self._write_lock:
+                self._shard.close()
+            self._shard = None

@@ -1,0 +1,57 @@
+"""Pick the store the settings describe: embedded edge (default) or a Qdrant server via URL."""
+
+from __future__ import annotations
+
+import threading
+
+from core.config import Settings
+from core.errors import StoreError
+from core.store.protocol import VectorStore
+
+_OPEN: dict[str, VectorStore] = {}
+_LOCK = threading.Lock()
+
+
+def open_store(settings: Settings) -> VectorStore:
+    """The process-wide store for these settings (an edge shard may be opened once per process)."""
+    key = settings.qdrant_url or str(settings.qdrant_path.resolve())
+    key = f"{key}#{settings.collection}"
+    with _LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = _build(settings)
+        return _OPEN[key]
+
+
+def close_store(settings: Settings) -> None:
+    """Close and forget the process-wide store for these settings."""
+    key = f"{settings.qdrant_url or str(settings.qdrant_path.resolve())}#{settings.collection}"
+    with _LOCK:
+        store = _OPEN.pop(key, None)
+    if store is not None:
+        store.close()
+
+
+def _build(settings: Settings) -> VectorStore:
+    if settings.qdrant_url:
+        from qdrant_client import QdrantClient
+
+        from core.store.server import ServerStore
+
+        client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key, timeout=30)
+        return ServerStore(
+            client,
+            settings.collection,
+            shard_number=settings.shard_number,
+            replication_factor=settings.replication_factor,
+        )
+    from core.store.edge import EdgeStore
+
+    try:
+        return EdgeStore(settings.qdrant_path)
+    except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
+        if "WouldBlock" in str(exc):
+            raise StoreError(
+                f"the embedded store at {settings.qdrant_path} is in use by another process "
+                "(a running `stitch serve`?); stop it, or send the work to its HTTP API"
+            ) from exc
+        raise StoreError(f"cannot open the embedded store at {settings.qdrant_path}: {exc}") from exc

@@ -1,0 +1,92 @@
+"""What retrieval and ingest need from a vector store, independent of the Qdrant flavour.
+
+Every read takes the caller's ACL tokens and applies them inside the store query (every
+prefetch, every neighbour fetch). An empty token set matches nothing: deny by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from core.models import Hit, SearchFilters, SparseVector, StoredChunk
+
+FusionKind = Literal["rrf", "dbsf"]
+
+
+@dataclass(frozen=True)
+class PrefetchSpec:
+    """One candidate source of a hybrid query: a dense or sparse nearest search."""
+
+    using: str  # core.payload.DENSE or core.payload.SPARSE
+    vector: tuple[float, ...] | SparseVector
+    limit: int
+    entity_ids: tuple[str, ...] = ()  # narrows this prefetch to chunks about these entities
+
+
+@dataclass(frozen=True)
+class HybridQuery:
+    """Prefetches fused inside Qdrant; one prefetch means a plain nearest search."""
+
+    prefetches: tuple[PrefetchSpec, ...]
+    limit: int = 10
+    fusion: FusionKind = "rrf"
+    rrf_k: int = 2
+    weights: tuple[float, ...] | None = None
+    exact: bool = False
+    hnsw_ef: int | None = None
+
+
+class VectorStore(Protocol):
+    """A Qdrant collection of chunks with dense ``dense`` and sparse ``bm25`` vectors."""
+
+    def ensure_collection(self, dimension: int) -> None:
+        """Create the collection and payload indexes if missing."""
+        ...
+
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None:
+        """Insert or replace chunks by point id."""
+        ...
+
+    def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
+        """Delete every chunk of a document except the point ids in ``keep``."""
+        ...
+
+    def search(
+        self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        """Hybrid search; the ACL filter and ``filters`` apply to every prefetch."""
+        ...
+
+    def fetch_chunks(
+        self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        """Chunks of one document by position (neighbour fetch), ACL-filtered."""
+        ...
+
+    def document_chunks(
+        self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
+    ) -> list[Hit]:
+        """All chunks of a document in order; ``acl_tokens=None`` is the unfiltered admin view."""
+        ...
+
+    def count(self, *, acl_tokens: Collection[str] | None = None, filters: SearchFilters | None = None) -> int:
+        """Number of chunks (visible to ``acl_tokens`` when given)."""
+        ...
+
+    def ready(self) -> bool:
+        """True when the store answers."""
+        ...
+
+    def flush(self) -> None:
+        """Make writes durable."""
+        ...
+
+    def optimize(self) -> None:
+        """Build indexes after a bulk load."""
+        ...
+
+    def close(self) -> None:
+        """Release the store."""
+        ...

@@ -1,0 +1,201 @@
+"""Server/cluster store: qdrant-client against a URL (tests run it on ``QdrantClient(":memory:")``)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from qdrant_client import QdrantClient, models
+
+from core import payload as P
+from core.errors import StoreError
+from core.models import Hit, SearchFilters, SparseVector, StoredChunk
+from core.store.conditions import FilterSpec, access_filter
+from core.store.protocol import HybridQuery, PrefetchSpec
+
+_INDEX_KINDS = {
+    "keyword": models.PayloadSchemaType.KEYWORD,
+    "integer": models.PayloadSchemaType.INTEGER,
+    "float": models.PayloadSchemaType.FLOAT,
+}
+
+
+def _client_filter(spec: FilterSpec) -> models.Filter | None:
+    must: list = []
+    for cond in spec.must:
+        if cond.gte is not None:
+            must.append(models.FieldCondition(key=cond.key, range=models.Range(gte=cond.gte)))
+        else:
+            must.append(models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.any_of))))
+    must_not = [models.HasIdCondition(has_id=list(spec.except_ids))] if spec.except_ids else None
+    if not must and not must_not:
+        return None
+    return models.Filter(must=must or None, must_not=must_not)
+
+
+def _vector(spec: PrefetchSpec):  # noqa: ANN202
+    if isinstance(spec.vector, SparseVector):
+        return models.SparseVector(indices=list(spec.vector.indices), values=list(spec.vector.values))
+    return list(spec.vector)
+
+
+def _hit(point) -> Hit:  # noqa: ANN001
+    return Hit(str(point.id), float(getattr(point, "score", 0.0) or 0.0), dict(point.payload or {}))
+
+
+class ServerStore:
+    """One collection in a Qdrant server or cluster (or qdrant-client's local mode in tests)."""
+
+    def __init__(
+        self,
+        client: QdrantClient,
+        collection: str,
+        *,
+        shard_number: int = 1,
+        replication_factor: int = 1,
+    ) -> None:
+        self._client = client
+        self._collection = collection
+        self._shard_number = shard_number
+        self._replication_factor = replication_factor
+
+    def _exists(self) -> bool:
+        return self._client.collection_exists(self._collection)
+
+    def ensure_collection(self, dimension: int) -> None:
+        if self._exists():
+            return
+        self._client.create_collection(
+            self._collection,
+            vectors_config={P.DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            sparse_vectors_config={P.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            shard_number=self._shard_number,
+            replication_factor=self._replication_factor,
+        )
+        for field, kind in P.INDEXED_FIELDS.items():
+            self._client.create_payload_index(self._collection, field, _INDEX_KINDS[kind])
+
+    def upsert(self, chunks: Sequence[StoredChunk]) -> None:
+        if not chunks:
+            return
+        points = [
+            models.PointStruct(
+                id=c.point_id,
+                vector={
+                    P.DENSE: list(c.dense),
+                    P.SPARSE: models.SparseVector(indices=list(c.sparse.indices), values=list(c.sparse.values)),
+                },
+                payload=c.payload,
+            )
+            for c in chunks
+        ]
+        self._client.upsert(self._collection, points=points, wait=True)
+
+    def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
+        if not self._exists():
+            return
+        spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
+        self._client.delete(
+            self._collection, points_selector=models.FilterSelector(filter=_client_filter(spec)), wait=True
+        )
+
+    def search(
+        self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
+    ) -> list[Hit]:
+        if not self._exists():
+            return []
+        base = access_filter(acl_tokens, filters)
+        params = models.SearchParams(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        if len(query.prefetches) == 1:
+            spec = query.prefetches[0]
+            response = self._client.query_points(
+                self._collection,
+                query=_vector(spec),
+                using=spec.using,
+                query_filter=_client_filter(self._narrow(base, spec)),
+                limit=query.limit,
+                with_payload=True,
+                search_params=params,
+            )
+        else:
+            prefetch = [
+                models.Prefetch(
+                    query=_vector(spec),
+                    using=spec.using,
+                    limit=spec.limit,
+                    filter=_client_filter(self._narrow(base, spec)),
+                    params=params,
+                )
+                for spec in query.prefetches
+            ]
+            fusion = (
+                models.FusionQuery(fusion=models.Fusion.DBSF)
+                if query.fusion == "dbsf"
+                else models.RrfQuery(
+                    rrf=models.Rrf(k=query.rrf_k, weights=list(query.weights) if query.weights else None)
+                )
+            )
+            response = self._client.query_points(
+                self._collection,
+                prefetch=prefetch,
+                query=fusion,
+                query_filter=_client_filter(base),
+                limit=query.limit,
+                with_payload=True,
+            )
+        return [_hit(p) for p in response.points]
+
+    @staticmethod
+    def _narrow(base: FilterSpec, spec: PrefetchSpec) -> FilterSpec:
+        if not spec.entity_ids:
+            return base
+        extra = access_filter(None, entity_ids=spec.entity_ids).must
+        return FilterSpec(base.must + extra, base.except_ids)
+
+    def fetch_chunks(
+        self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        if not indexes or not self._exists():
+            return []
+        spec = access_filter(acl_tokens, doc_id=doc_id, chunk_indexes=indexes)
+        return self._scroll(spec, limit=len(indexes) + 1)
+
+    def document_chunks(
+        self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
+    ) -> list[Hit]:
+        if not self._exists():
+            return []
+        return self._scroll(access_filter(acl_tokens, doc_id=doc_id), limit=limit)
+
+    def _scroll(self, spec: FilterSpec, *, limit: int) -> list[Hit]:
+        records, _ = self._client.scroll(
+            self._collection, scroll_filter=_client_filter(spec), limit=limit, with_payload=True
+        )
+        hits = [_hit(r) for r in records]
+        return sorted(hits, key=lambda h: h.payload.get(P.CHUNK_INDEX, 0))
+
+    def count(self, *, acl_tokens: Collection[str] | None = None, filters: SearchFilters | None = None) -> int:
+        if not self._exists():
+            return 0
+        result = self._client.count(
+            self._collection, count_filter=_client_filter(access_filter(acl_tokens, filters)), exact=True
+        )
+        return int(result.count)
+
+    def ready(self) -> bool:
+        try:
+            self._client.get_collections()
+        except Exception:  # noqa: BLE001 - readiness must answer, not raise
+            return False
+        return True
+
+    def flush(self) -> None:
+        """Writes use ``wait=True``; nothing is buffered client-side."""
+
+    def optimize(self) -> None:
+        """The server optimises in the background."""
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception as exc:  # noqa: BLE001
+            raise StoreError(f"closing Qdrant client failed: {exc}") from exc

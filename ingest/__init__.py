@@ -1,0 +1,1 @@
+"""Ingestion: manifests → documents → chunks → ACL → entities → vectors → store, tracked by a ledger."""

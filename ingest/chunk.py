@@ -1,0 +1,184 @@
+"""Structure-aware chunking bounded by the embedding model's own tokenizer.
+
+Blocks are grouped by section (a title starts a new group); blocks of one section are packed
+together while they fit; a block too long for the window is split at sentence boundaries,
+with a few sentences of overlap, and a sentence too long is split at token boundaries. The
+embedded text is ``title › section path`` + chunk text, and the whole of it fits the window,
+so the model never truncates (tests assert it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.models import Chunk, Document, Section
+from core.payload import chunk_point_id
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
+
+
+class TokenCounter(Protocol):
+    """Counts and cuts text in the embedder's tokens."""
+
+    def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class ChunkingPolicy:
+    """Window and overlap in the embedder's tokens (content tokens, specials excluded)."""
+
+    max_tokens: int = 254
+    overlap_tokens: int = 32
+
+
+def content_hash(text: str) -> str:
+    """Hash of normalised text: equal for the same content arriving from two systems."""
+    normalised = " ".join(text.lower().split())
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:32]
+
+
+def embed_header(title: str, section_path: tuple[str, ...]) -> str:
+    """The header the embedded text carries: document title and section path."""
+    path = [p for p in section_path if p and p != title]
+    return " › ".join([title, *path]) if title else " › ".join(path)
+
+
+def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, cursor = [], start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        if match.start() > cursor:
+            spans.append((cursor, match.start()))
+        cursor = match.end()
+    if cursor < end:
+        spans.append((cursor, end))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _token_cut(text: str, start: int, end: int, budget: int, counter: TokenCounter) -> list[tuple[int, int]]:
+    """Split an over-long sentence at word boundaries into pieces of at most ``budget`` tokens."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
+    counts = counter.count_tokens([text[start + s : start + e] for s, e in words])
+    pieces, piece_start, used = [], None, 0
+    for (s, e), n in zip(words, counts):
+        if piece_start is not None and used + n > budget:
+            pieces.append((piece_start, last_end))
+            piece_start, used = None, 0
+        if piece_start is None:
+            piece_start = start + s
+        if n > budget:  # one "word" longer than the window (e.g. a base64 blob): hard cut
+            pieces.append((piece_start, start + e))
+            piece_start, used = None, 0
+            continue
+        used += n
+        last_end = start + e
+    if piece_start is not None:
+        pieces.append((piece_start, last_end))
+    return pieces
+
+
+class _Packer:
+    """Accumulates (start, end, tokens) units of one section into chunk spans."""
+
+    def __init__(self, budget: int, overlap: int) -> None:
+        self.budget, self.overlap = budget, overlap
+        self.spans: list[tuple[int, int]] = []
+        self._units: list[tuple[int, int, int]] = []
+        self._used = 0
+
+    def add(self, start: int, end: int, tokens: int, *, separator: int = 1, overlap_ok: bool = False) -> None:
+        cost = tokens + (separator if self._units else 0)
+        if self._units and self._used + cost > self.budget:
+            self._emit()
+            if overlap_ok:
+                self._carry_overlap(tokens)
+            cost = tokens + (separator if self._units else 0)
+        self._units.append((start, end, tokens))
+        self._used += cost
+
+    def _carry_overlap(self, incoming: int) -> None:
+        tail, used = [], 0
+        for unit in reversed(self._last):
+            if used + unit[2] > self.overlap or used + unit[2] + incoming + 2 > self.budget:
+                break
+            tail.insert(0, unit)
+            used += unit[2] + 1
+        self._units, self._used = tail, used
+
+    def _emit(self) -> None:
+        if self._units:
+            self.spans.append((self._units[0][0], self._units[-1][1]))
+            self._last = self._units
+        self._units, self._used = [], 0
+
+    def finish(self) -> list[tuple[int, int]]:
+        self._emit()
+        return self.spans
+
+
+def _section_groups(sections: tuple[Section, ...]) -> list[list[Section]]:
+    groups: list[list[Section]] = []
+    for section in sections:
+        starts_group = section.kind == "title" or not groups
+        if groups and groups[-1] and section.section_path != groups[-1][-1].section_path:
+            starts_group = starts_group or groups[-1][-1].kind != "title"
+        if starts_group:
+            groups.append([section])
+        else:
+            groups[-1].append(section)
+    return groups
+
+
+def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPolicy) -> list[Chunk]:
+    """Split a document into token-bounded chunks with offsets, pages and section paths."""
+    text = document.text
+    sections = document.sections or (Section(0, len(text)),)
+    spans: list[tuple[int, int, tuple[str, ...]]] = []
+    for group in _section_groups(sections):
+        path = next((s.section_path for s in reversed(group) if s.section_path), ())
+        header = embed_header(document.title, path)
+        budget = policy.max_tokens - (counter.count_tokens([header])[0] + 1 if header else 0)
+        packer = _Packer(max(budget, 16), policy.overlap_tokens)
+        counts = counter.count_tokens([text[s.start : s.end] for s in group])
+        for section, tokens in zip(group, counts):
+            if tokens <= packer.budget:
+                packer.add(section.start, section.end, tokens, separator=2)
+                continue
+            for s, e in _sentence_spans(text, section.start, section.end):
+                n = counter.count_tokens([text[s:e]])[0]
+                pieces = [(s, e, n)] if n <= packer.budget else [
+                    (ps, pe, counter.count_tokens([text[ps:pe]])[0])
+                    for ps, pe in _token_cut(text, s, e, packer.budget, counter)
+                ]
+                for ps, pe, pn in pieces:
+                    packer.add(ps, pe, pn, overlap_ok=True)
+        spans.extend((s, e, path) for s, e in packer.finish())
+    return _make_chunks(document, spans, sections)
+
+
+def _make_chunks(
+    document: Document, spans: list[tuple[int, int, tuple[str, ...]]], sections: tuple[Section, ...]
+) -> list[Chunk]:
+    chunks = []
+    for index, (start, end, path) in enumerate(spans):
+        body = document.text[start:end]
+        pages = sorted({s.page for s in sections if s.page is not None and s.start < end and s.end > start})
+        digest = content_hash(body)
+        header = embed_header(document.title, path)
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_point_id(document.doc_id, index, digest),
+                doc_id=document.doc_id,
+                index=index,
+                text=body,
+                start=start,
+                end=end,
+                pages=tuple(pages),
+                section_path=path,
+                embed_text=f"{header}\n{body}" if header else body,
+                content_hash=digest,
+            )
+        )
+    return chunks

@@ -1,0 +1,1 @@
+"""Retrieval: hybrid search with the ACL inside Qdrant, stitching, dedupe, packing, citations."""

@@ -1,0 +1,59 @@
+"""Chunking: token-bounded by the embedder's tokenizer, offsets into the cleaned text, section paths."""
+
+from __future__ import annotations
+
+from core.models import Document, Section
+from ingest.chunk import ChunkingPolicy, chunk_document, embed_header
+from ingest.partition import Block
+from ingest.sources import assemble_document
+
+
+def _doc(blocks):
+    return assemble_document(blocks, doc_id="wiki:x", source="wiki", title="Guide", uri=None, acl=("role:a",),
+                             updated_at=None)
+
+
+def test_no_chunk_exceeds_the_model_window_and_offsets_point_into_the_text(encoder):
+    long_para = " ".join(f"Sentence number {i} explains the enterprise refund rule in detail." for i in range(120))
+    doc = _doc([Block("Guide", "title"), Block("Refunds", "title", depth=1), Block(long_para, "text", depth=1),
+                Block("Renewals", "title", depth=1), Block("Renewals are quoted early.", "text")])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=254, overlap_tokens=32))
+    assert len(chunks) > 3
+    counts = encoder.count_tokens([c.embed_text for c in chunks])
+    assert max(counts) <= encoder.max_tokens  # the model never truncates
+    for chunk in chunks:
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+        assert chunk.embed_text.startswith(embed_header("Guide", chunk.section_path))
+    assert chunks[-1].section_path == ("Guide", "Renewals")
+    assert "Renewals are quoted early." in chunks[-1].text
+
+
+def test_split_paragraph_chunks_overlap_by_whole_sentences(encoder):
+    long_para = " ".join(f"Fact {i} is stated here plainly." for i in range(200))
+    doc = _doc([Block(long_para, "text")])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=128, overlap_tokens=24))
+    assert len(chunks) >= 3
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.start < a.end  # overlap carried
+        assert doc.text[b.start - 1] == " " or b.start == 0  # starts on a sentence boundary
+
+
+def test_a_giant_token_blob_is_hard_cut_but_still_fits(encoder):
+    doc = _doc([Block("x" * 5000 + " tail words here.", "text")])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=64, overlap_tokens=0))
+    assert all(n <= 64 for n in encoder.count_tokens([c.embed_text for c in chunks]))
+
+
+def test_chunk_ids_are_deterministic_and_change_with_content(encoder):
+    doc = _doc([Block("Alpha text.", "text")])
+    again = chunk_document(doc, encoder, ChunkingPolicy())
+    assert [c.chunk_id for c in chunk_document(doc, encoder, ChunkingPolicy())] == [c.chunk_id for c in again]
+    other = _doc([Block("Beta text.", "text")])
+    assert chunk_document(other, encoder, ChunkingPolicy())[0].chunk_id != again[0].chunk_id
+
+
+def test_pages_follow_the_sections_a_chunk_covers(encoder):
+    text = "Page one text.\n\nPage two text."
+    doc = Document("f:1", "f", "T", text, sections=(Section(0, 14, "text", 1), Section(16, 30, "text", 2)))
+    chunks = chunk_document(doc, encoder, ChunkingPolicy())
+    assert chunks[0].pages == (1, 2)

@@ -1,0 +1,43 @@
+"""Manifest validation: clear errors that name the file and the key; nothing is ingested."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import ManifestError
+from ingest.manifest import load_manifest
+
+
+def _write(tmp_path, body, name="m.yaml"):
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("source: wiki\nkind: files\npath: data\ncolour: blue\n", "unknown key 'colour'"),
+        ("source: wiki\npath: data\n", "missing key 'kind'"),
+        ("source: wiki\nkind: files\npath: ../../etc\n", "outside the manifest's folder"),
+        ("source: wiki\nkind: files\npath: data\ninclude: ['[abc']\n", "bad glob"),
+        ("source: wiki\nkind: records\npath: data\n", "needs id_field, text_fields"),
+        ("source: Wiki Pages\nkind: files\npath: data\n", "key 'source'"),
+        ("source: wiki\nkind: files\npath: data\nacl: {default: [a], rules: [{match: 'x/**'}]}\n", "acl.rules.0.roles"),
+        ("- just\n- a list\n", "YAML mapping"),
+    ],
+)
+def test_bad_manifests_name_file_and_key(tmp_path, body, expected):
+    path = _write(tmp_path, body)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_valid_manifest_resolves_path_relative_to_itself(tmp_path):
+    path = _write(tmp_path, "source: wiki\nkind: files\npath: data\nacl: {default: [sales]}\n")
+    manifest = load_manifest(path)
+    assert manifest.root == (tmp_path / "data").resolve()
+    assert manifest.acl.default == ("sales",)

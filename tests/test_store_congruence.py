@@ -1,0 +1,135 @@
+"""One suite, two engines: the embedded Qdrant edge shard and qdrant-client (server API, :memory:)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from core import payload as P
+from core.models import SearchFilters, SparseVector, StoredChunk
+from core.payload import chunk_point_id
+from core.sparse import sparse_document_vector, sparse_query_vector
+from core.store.protocol import HybridQuery, PrefetchSpec
+
+DOCS = {
+    # doc_id: (source, acl, texts, updated)
+    "wiki:refunds": ("wiki", ["role:sales"], ["Enterprise refunds are pro-rated within 45 days.",
+                                              "Renewals are quoted 90 days before term end.",
+                                              "Escalations go to the executive sponsor."], 2026),
+    "wiki:forecast": ("wiki", ["role:finance"], ["The Q3 revenue forecast is 14.2 million EUR."], 2025),
+    "crm:acme": ("crm", ["role:sales", "role:support"], ["Acme Corporation renewal is due in March."], 2026),
+    "wiki:draft": ("wiki", [], ["Draft refund policy nobody may see."], 2026),
+}
+
+
+def _chunks(encoder):
+    out = []
+    for doc_id, (source, acl, texts, year) in DOCS.items():
+        dense = encoder.encode_passages(texts)
+        for i, text in enumerate(texts):
+            payload = {
+                P.DOC_ID: doc_id, P.SOURCE: source, P.TITLE: doc_id, P.URI: None, P.CHUNK_INDEX: i,
+                P.CHUNK_COUNT: len(texts), P.SPAN_START: i * 100, P.SPAN_END: i * 100 + len(text), P.PAGES: [],
+                P.ACL: acl, P.ENTITY_IDS: ["ent_acme"] if "acme" in doc_id else [], P.CONTENT_HASH: f"h{i}",
+                P.TEXT: text, P.UPDATED_TS: datetime(year, 6, 1, tzinfo=timezone.utc).timestamp(),
+            }
+            out.append(StoredChunk(chunk_point_id(doc_id, i, f"h{i}"), tuple(dense[i].tolist()),
+                                   sparse_document_vector(text), payload))
+    return out
+
+
+@pytest.fixture()
+def loaded(any_store, encoder):
+    any_store.ensure_collection(encoder.dimension)
+    any_store.upsert(_chunks(encoder))
+    any_store.flush()
+    return any_store
+
+
+def _dense(encoder, text, limit=10, **kw):
+    return HybridQuery((PrefetchSpec(P.DENSE, tuple(encoder.encode_query(text).tolist()), limit, **kw),), limit=limit)
+
+
+def _docs(hits):
+    return [h.payload[P.DOC_ID] for h in hits]
+
+
+def test_count_respects_acl_and_admin_view(loaded):
+    assert loaded.count() == 6
+    assert loaded.count(acl_tokens=["role:sales"]) == 4
+    assert loaded.count(acl_tokens=["role:finance"]) == 1
+    assert loaded.count(acl_tokens=[]) == 0  # no tokens: deny by default
+
+
+def test_filtered_dense_search_never_returns_invisible_chunks(loaded, encoder):
+    hits = loaded.search(_dense(encoder, "revenue forecast for Q3"), acl_tokens=["role:sales"])
+    assert hits and "wiki:forecast" not in _docs(hits) and "wiki:draft" not in _docs(hits)
+    finance = loaded.search(_dense(encoder, "revenue forecast for Q3"), acl_tokens=["role:finance"])
+    assert _docs(finance) == ["wiki:forecast"]
+
+
+def test_sparse_search_ranks_the_keyword_match_first(loaded):
+    query = HybridQuery((PrefetchSpec(P.SPARSE, sparse_query_vector("executive sponsor escalations"), 10),), limit=5)
+    hits = loaded.search(query, acl_tokens=["role:sales"])
+    assert hits[0].payload[P.TEXT].startswith("Escalations")
+
+
+def test_hybrid_fusion_combines_both_prefetches(loaded, encoder):
+    text = "when are renewals quoted"
+    dense = tuple(encoder.encode_query(text).tolist())
+    for fusion in ("rrf", "dbsf"):
+        query = HybridQuery(
+            (PrefetchSpec(P.DENSE, dense, 10), PrefetchSpec(P.SPARSE, sparse_query_vector(text), 10)),
+            limit=3, fusion=fusion,
+        )
+        hits = loaded.search(query, acl_tokens=["role:sales"])
+        assert hits[0].payload[P.TEXT].startswith("Renewals"), fusion
+        assert all(h.payload[P.ACL] and "role:sales" in h.payload[P.ACL] for h in hits)
+
+
+def test_filters_on_source_entity_and_date(loaded, encoder):
+    query = _dense(encoder, "renewal")
+    assert set(_docs(loaded.search(query, acl_tokens=["role:sales"], filters=SearchFilters(sources=("crm",))))) == {"crm:acme"}
+    by_entity = loaded.search(query, acl_tokens=["role:sales"], filters=SearchFilters(entity_ids=("ent_acme",)))
+    assert set(_docs(by_entity)) == {"crm:acme"}
+    recent = loaded.search(query, acl_tokens=["role:finance", "role:sales"],
+                           filters=SearchFilters(updated_after=datetime(2026, 1, 1)))
+    assert "wiki:forecast" not in _docs(recent) and recent
+
+
+def test_entity_prefetch_narrows_only_that_prefetch(loaded, encoder):
+    dense = tuple(encoder.encode_query("refunds").tolist())
+    query = HybridQuery((PrefetchSpec(P.DENSE, dense, 10), PrefetchSpec(P.DENSE, dense, 10, entity_ids=("ent_acme",))), limit=10)
+    docs = _docs(loaded.search(query, acl_tokens=["role:sales"]))
+    assert "crm:acme" in docs and "wiki:refunds" in docs
+
+
+def test_neighbour_fetch_is_acl_filtered(loaded):
+    hits = loaded.fetch_chunks("wiki:refunds", [0, 2], acl_tokens=["role:sales"])
+    assert [h.payload[P.CHUNK_INDEX] for h in hits] == [0, 2]
+    assert loaded.fetch_chunks("wiki:refunds", [0, 1, 2], acl_tokens=["role:finance"]) == []
+
+
+def test_delete_document_keeps_only_requested_points(loaded):
+    keep = chunk_point_id("wiki:refunds", 1, "h1")
+    loaded.delete_document("wiki:refunds", keep=[keep])
+    left = loaded.document_chunks("wiki:refunds", acl_tokens=None)
+    assert [h.point_id for h in left] == [keep]
+    loaded.delete_document("wiki:refunds")
+    assert loaded.document_chunks("wiki:refunds", acl_tokens=None) == []
+    assert loaded.count() == 3
+
+
+def test_upsert_same_id_replaces_point(loaded, encoder):
+    first = _chunks(encoder)[0]
+    changed = StoredChunk(first.point_id, first.dense, SparseVector((1,), (1.0,)), {**first.payload, P.TEXT: "changed"})
+    loaded.upsert([changed])
+    assert loaded.count() == 6
+    assert loaded.document_chunks("wiki:refunds", acl_tokens=None)[0].payload[P.TEXT] == "changed"
+
+
+def test_exact_and_hnsw_agree_on_small_collection(loaded, encoder):
+    q = _dense(encoder, "refund window")
+    exact = HybridQuery(q.prefetches, limit=q.limit, exact=True)
+    assert _docs(loaded.search(q, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
