@@ -21,6 +21,17 @@ keys_app = typer.Typer(help="Manage API keys (stored hashed in the keys file).",
 app.add_typer(keys_app, name="keys")
 
 
+def _register_subcommands() -> None:
+    from api.cli_entities import entities_app
+    from api.cli_eval import eval_app
+
+    app.add_typer(eval_app, name="eval")
+    app.add_typer(entities_app, name="entities")
+
+
+_register_subcommands()
+
+
 def _settings() -> Settings:
     try:
         return get_settings()

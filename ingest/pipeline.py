@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from core.config import Settings
 from core.encoder import Encoder
+from core.entities import EntityLinker
 from core.models import Chunk, Document, StoredChunk
 from core.payload import chunk_payload
 from core.sparse import sparse_document_vector
@@ -29,6 +30,7 @@ class IngestContext:
     encoder: Encoder
     store: VectorStore
     ledger: Ledger
+    linker: EntityLinker | None = None
 
 
 @dataclass
@@ -117,8 +119,9 @@ def _write_batch(batch: list[_Pending], ctx: IngestContext, report: JobReport, p
     row = 0
     for pending in batch:
         stored = []
+        entity_ids = ctx.linker.link_document(pending.document) if ctx.linker else ()
         for chunk in pending.chunks:
-            payload = chunk_payload(pending.document, chunk, chunk_count=len(pending.chunks))
+            payload = chunk_payload(pending.document, chunk, chunk_count=len(pending.chunks), entity_ids=entity_ids)
             stored.append(
                 StoredChunk(chunk.chunk_id, tuple(dense[row].tolist()), sparse_document_vector(chunk.embed_text), payload)
             )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from core.access import principal_tokens
 from core.config import Settings
 from core.encoder import Encoder
+from core.entities import QueryEntityResolver
 from core.models import ContextPack, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
 from retrieval.pack import drop_duplicates, pack_passages
@@ -35,6 +36,7 @@ class Retriever:
     encoder: Encoder
     store: VectorStore
     plan: SearchPlan = field(default_factory=SearchPlan)
+    entity_resolver: QueryEntityResolver | None = None
 
     def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
         """Ranked chunk hits for a request (``/v1/search``), plus stage timings in ms."""

@@ -1,0 +1,57 @@
+"""``stitch eval …``: search-quality evaluations (each calls one evaluation function)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+eval_app = typer.Typer(help="Search-quality and entity-resolution evaluations.", no_args_is_help=True)
+
+
+def _emit(result: dict, as_json: bool, table: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(table)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    directory: Annotated[Path, typer.Argument(help="BEIR layout: corpus.jsonl, queries.jsonl, qrels/test.tsv")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ingest a BEIR dataset into a scratch collection and report nDCG@10, Recall@10/100, MRR@10, latency."""
+    from evaluation.retrieval import format_retrieval_table, run_retrieval_eval
+
+    result = run_retrieval_eval(directory)
+    _emit(result, as_json, format_retrieval_table(result))
+
+
+@eval_app.command("entities")
+def eval_entities(
+    directory: Annotated[Path, typer.Argument(help="labelled set: DeepMatcher layout (tableA/tableB/test.csv)")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Pairwise precision / recall / F1 of entity resolution on a labelled set."""
+    from evaluation.entities import format_entities_table, run_entities_eval
+
+    result = run_entities_eval(directory)
+    _emit(result, as_json, format_entities_table(result))
+
+
+@eval_app.command("all")
+def eval_all(
+    out: Annotated[Path, typer.Option("--out", help="folder for report.json, report.md and plots")] = Path("reports"),
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ingest the fixtures into a scratch data dir; report retrieval, stitching, leaks, entity resolution."""
+    from evaluation.suite import format_suite_report, run_all
+
+    result = run_all(out)
+    _emit(result, as_json, format_suite_report(result))
+    if result.get("access_control", {}).get("leaks", 0):
+        raise typer.Exit(1)
