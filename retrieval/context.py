@@ -1,4 +1,5 @@
-"""The context request, end to end: encode → hybrid search (ACL in Qdrant) → stitch → dedupe → pack."""
+"""The context request, end to end: understand the query → hybrid search (ACL in Qdrant) →
+rerank → dedupe → select → stitch neighbours → pack to budget → cite."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from core.access import principal_tokens
 from core.config import Settings
 from core.encoder import Encoder
 from core.entities import QueryEntityResolver
-from core.models import ContextPack, Hit, Principal, SearchFilters
+from core.models import ContextPack, EntityRef, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
-from retrieval.pack import drop_duplicates, pack_passages
+from retrieval.pack import drop_duplicates, pack_passages, select_spans
+from retrieval.rerank import Reranker, load_reranker, rerank_hits
 from retrieval.search import SearchPlan, encode_query, search_chunks
-from retrieval.stitch import stitch_hits
+from retrieval.stitch import merge_hits, widen_spans
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,15 @@ class ContextRequest:
     filters: SearchFilters = field(default_factory=SearchFilters)
 
 
+@dataclass(frozen=True)
+class SearchResult:
+    """Ranked chunk hits, the entities the query mentioned, and stage timings (ms)."""
+
+    hits: list[Hit]
+    entities: tuple[EntityRef, ...]
+    timings_ms: dict
+
+
 @dataclass
 class Retriever:
     """Long-lived retrieval services (model and store loaded once, shared by requests)."""
@@ -35,43 +46,67 @@ class Retriever:
     settings: Settings
     encoder: Encoder
     store: VectorStore
-    plan: SearchPlan = field(default_factory=SearchPlan)
+    plan: SearchPlan | None = None  # None: SearchPlan.from_settings(settings)
     entity_resolver: QueryEntityResolver | None = None
+    reranker: Reranker | None = None  # None: the settings' cross-encoder, if one is configured
 
-    def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
-        """Ranked chunk hits for a request (``/v1/search``), plus stage timings in ms."""
+    def __post_init__(self) -> None:
+        if self.plan is None:
+            self.plan = SearchPlan.from_settings(self.settings)
+        if self.reranker is None:
+            self.reranker = load_reranker(self.settings)
+
+    def run_search(self, request: ContextRequest, *, limit: int) -> SearchResult:
+        """Entities in the query, hybrid search with an entity prefetch, optional rerank."""
         tokens = principal_tokens(request.principal)
         t0 = time.perf_counter()
+        entities = self._entities(request.query, tokens)
         vectors = encode_query(self.encoder, request.query)
         t1 = time.perf_counter()
         hits = search_chunks(
-            self.store, vectors, acl_tokens=tokens, limit=limit or request.top_k,
-            plan=self.plan, filters=request.filters,
+            self.store, vectors, acl_tokens=tokens, limit=limit, plan=self.plan, filters=request.filters,
+            entity_ids=tuple(dict.fromkeys(e.entity_id for e in entities)),
         )
         t2 = time.perf_counter()
-        return hits, {"embed": _ms(t1 - t0), "search": _ms(t2 - t1)}
+        if self.reranker is not None:
+            hits = rerank_hits(self.reranker, request.query, hits, depth=self.plan.rerank_depth)
+        t3 = time.perf_counter()
+        timings = {"embed": _ms(t1 - t0), "search": _ms(t2 - t1), "rerank": _ms(t3 - t2)}
+        return SearchResult(hits, entities, timings)
+
+    def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
+        """Ranked chunk hits for a request (``/v1/search``), plus stage timings in ms."""
+        result = self.run_search(request, limit=limit or request.top_k)
+        return result.hits, result.timings_ms
 
     def context(self, request: ContextRequest) -> ContextPack:
         """The token-budgeted, cited context pack for one request."""
         started = time.perf_counter()
         tokens = principal_tokens(request.principal)
-        # Search deeper than top_k: stitching merges hits and dedupe drops some.
-        hits, timings = self.search(request, limit=max(request.top_k * 3, 20))
+        # Search deeper than top_k: merging hits of one document and dedupe shrink the list.
+        result = self.run_search(request, limit=max(request.top_k * 3, 20))
         t_assemble = time.perf_counter()
-        spans = stitch_hits(hits, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
-        spans = drop_duplicates(spans)
+        spans = drop_duplicates(merge_hits(result.hits))
+        spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)
+        spans = widen_spans(spans, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
         packed = pack_passages(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         done = time.perf_counter()
-        timings.update(rerank=0.0, assemble=_ms(done - t_assemble), total=_ms(done - started))
+        timings = dict(result.timings_ms, assemble=_ms(done - t_assemble), total=_ms(done - started))
         return ContextPack(
             request_id=uuid.uuid4().hex,
             context=packed.context,
             passages=packed.passages,
             citations=packed.citations,
+            entities=result.entities,
             tokens=packed.tokens,
             truncated=packed.truncated,
             timings_ms=timings,
         )
+
+    def _entities(self, query: str, tokens: tuple[str, ...]) -> tuple[EntityRef, ...]:
+        if self.entity_resolver is None:
+            return ()
+        return tuple(self.entity_resolver.entities_in_query(query, acl_tokens=tokens))
 
 
 def _ms(seconds: float) -> float:

@@ -31,5 +31,5 @@ def read_document(store: VectorStore, doc_id: str, *, acl_tokens: Collection[str
     if not chunks:
         raise NotFoundError("document not found")
     first = chunks[0].payload
-    text = StitchedSpan(doc_id, 0.0, 0, chunks).text
+    text = StitchedSpan(doc_id, 0.0, 0, tuple(chunks)).text
     return DocumentView(doc_id, first[P.TITLE], first[P.SOURCE], first.get(P.URI), first.get(P.UPDATED_AT), text, len(chunks))

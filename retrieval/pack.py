@@ -7,7 +7,7 @@ a fair proxy for the LLM that reads the context.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import fuzz
@@ -37,18 +37,49 @@ def _normalised(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def _citation_quality(span: StitchedSpan) -> tuple:
+    """Which of two duplicates to cite: one a reader can open (uri), then the fresher, then the better ranked."""
+    first = span.chunks[0].payload
+    return (bool(first.get(P.URI)), float(first.get(P.UPDATED_TS) or 0.0), -span.rank)
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    return min(len(a), len(b)) > 40 and fuzz.ratio(a, b) >= NEAR_DUPLICATE
+
+
 def drop_duplicates(spans: list[StitchedSpan]) -> list[StitchedSpan]:
-    """Drop spans whose text (near-)duplicates a better-ranked span's text, e.g. an email quoted in a ticket."""
-    kept: list[tuple[StitchedSpan, str]] = []
+    """Collapse (near-)duplicate spans, e.g. one email stored by two systems, into the better-cited one.
+
+    The kept span takes the best rank and score of its group, so relevance order is unchanged."""
+    groups: list[tuple[str, list[StitchedSpan]]] = []
     for span in spans:
         norm = _normalised(span.text)
-        duplicate = any(
-            norm == other or (min(len(norm), len(other)) > 40 and fuzz.ratio(norm, other) >= NEAR_DUPLICATE)
-            for _, other in kept
-        )
-        if not duplicate:
-            kept.append((span, norm))
-    return [span for span, _ in kept]
+        group = next((g for text, g in groups if _near_duplicate(norm, text)), None)
+        if group is None:
+            groups.append((norm, [span]))
+        else:
+            group.append(span)
+    kept = []
+    for _, group in groups:
+        best = max(group, key=_citation_quality)
+        kept.append(replace(best, rank=min(s.rank for s in group), score=max(s.score for s in group)))
+    return sorted(kept, key=lambda s: s.rank)
+
+
+def select_spans(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> list[StitchedSpan]:
+    """The best spans that can still be shown: at most ``top_k``, stopping once the budget is spent.
+
+    Neighbours are fetched only for these, which keeps stitching cheap."""
+    chosen: list[StitchedSpan] = []
+    used = 0
+    for span in spans:
+        if len(chosen) >= top_k or used >= max_tokens:
+            break
+        chosen.append(span)
+        used += count_tokens(span.text)
+    return chosen
 
 
 def _fit_sentences(text: str, budget: int) -> str:
@@ -77,42 +108,54 @@ class Packed:
     truncated: bool
 
 
+def _passage(span: StitchedSpan, number: int, text: str) -> Passage:
+    """One numbered passage; a cut passage's span and pages end where its text ends."""
+    first = span.ordered[0].payload
+    end = span.offset_at(len(text)) if text != span.text else span.end
+    pages = sorted({p for c in span.chunks if c.payload[P.SPAN_START] < end for p in c.payload.get(P.PAGES) or []})
+    entity_ids = sorted({e for c in span.chunks for e in c.payload.get(P.ENTITY_IDS) or []})
+    updated = max((c.payload.get(P.UPDATED_AT) or "" for c in span.chunks), default="") or None
+    return Passage(
+        citation=number, doc_id=span.doc_id, chunk_ids=tuple(c.point_id for c in span.ordered),
+        text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
+        uri=first.get(P.URI), start=span.start, end=end, pages=tuple(pages),
+        updated_at=updated, entity_ids=tuple(entity_ids),
+    )
+
+
+def _citation(passage: Passage) -> Citation:
+    return Citation(
+        passage.citation, passage.doc_id, passage.title, passage.source, passage.uri,
+        passage.start, passage.end, passage.pages,
+    )
+
+
+def _render(passages: list[Passage]) -> str:
+    return "\n\n".join(f"[{p.citation}] {p.text}" for p in passages)
+
+
 def pack_passages(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> Packed:
-    """Number spans in relevance order, fit them into ``max_tokens``, and build citations."""
+    """Number spans in relevance order and fit them into ``max_tokens`` (whole sentences only)."""
     passages: list[Passage] = []
-    citations: list[Citation] = []
-    blocks: list[str] = []
     used, truncated = 0, False
-    for span in spans[:top_k]:
+    for span in spans:
+        if len(passages) >= top_k:
+            break
         number = len(passages) + 1
-        prefix = f"[{number}] "
-        separator = 2 if blocks else 0  # "\n\n" between passages
-        overhead = count_tokens(prefix) + separator
+        overhead = count_tokens(f"[{number}] ") + (2 if passages else 0)  # "\n\n" between passages
         text = span.text
-        cost = overhead + count_tokens(text)
-        if used + cost > max_tokens:
+        if used + overhead + count_tokens(text) > max_tokens:
             truncated = True
             text = _fit_sentences(text, max_tokens - used - overhead)
             if not text:
                 continue
-            cost = overhead + count_tokens(text)
-        first = min(span.chunks, key=lambda c: c.payload[P.SPAN_START]).payload
-        start = span.start
-        end = start + len(text) if text != span.text else span.end
-        pages = sorted({p for c in span.chunks if c.payload[P.SPAN_START] < end for p in c.payload.get(P.PAGES) or []})
-        entity_ids = sorted({e for c in span.chunks for e in c.payload.get(P.ENTITY_IDS) or []})
-        passages.append(
-            Passage(
-                citation=number, doc_id=span.doc_id, chunk_ids=tuple(c.point_id for c in span.chunks),
-                text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
-                uri=first.get(P.URI), start=start, end=end, pages=tuple(pages),
-                updated_at=first.get(P.UPDATED_AT), entity_ids=tuple(entity_ids),
-            )
-        )
-        citations.append(
-            Citation(number, span.doc_id, first[P.TITLE], first[P.SOURCE], first.get(P.URI), start, end, tuple(pages))
-        )
-        blocks.append(prefix + text)
-        used += cost
-    context = "\n\n".join(blocks)
-    return Packed(tuple(passages), tuple(citations), context, count_tokens(context) if context else 0, truncated)
+        passages.append(_passage(span, number, text))
+        used += overhead + count_tokens(text)
+    context = _render(passages)
+    tokens = count_tokens(context) if context else 0
+    while passages and tokens > max_tokens:  # BPE merges across joins can differ from the sum of parts
+        passages.pop()
+        truncated = True
+        context = _render(passages)
+        tokens = count_tokens(context) if context else 0
+    return Packed(tuple(passages), tuple(_citation(p) for p in passages), context, tokens, truncated)

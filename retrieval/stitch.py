@@ -1,24 +1,41 @@
-"""Context stitching: pull each hit's neighbour chunks (ACL-filtered) and merge adjacent or
-overlapping spans of one document into one passage."""
+"""Context stitching: merge ranked chunk hits of one document into contiguous spans, then widen
+the spans that will be shown with their neighbour chunks (fetched with the ACL filter inside the
+store, and checked again here) so a passage reads as continuous text with one citation.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from functools import cached_property
 
 from core import payload as P
+from core.access import is_visible
 from core.models import Hit
 from core.store.protocol import VectorStore
 
+_UNRANKED = 1 << 30
 
-@dataclass
+
+def _gap_filler(gap: int) -> str:
+    """Stand-in for the text between two chunks, as long as the gap so offsets stay exact."""
+    if gap <= 0:
+        return ""
+    return " " if gap == 1 else "\n\n" + " " * (gap - 2)
+
+
+@dataclass(frozen=True)
 class StitchedSpan:
-    """Contiguous chunks of one document, scored by their best hit."""
+    """Contiguous chunks of one document, ranked by their best hit."""
 
     doc_id: str
     score: float
     rank: int
-    chunks: list[Hit] = field(default_factory=list)
+    chunks: tuple[Hit, ...] = ()
+
+    @cached_property
+    def ordered(self) -> tuple[Hit, ...]:
+        return tuple(sorted(self.chunks, key=lambda c: c.payload[P.SPAN_START]))
 
     @property
     def start(self) -> int:
@@ -29,57 +46,103 @@ class StitchedSpan:
         return max(c.payload[P.SPAN_END] for c in self.chunks)
 
     @property
+    def indexes(self) -> tuple[int, ...]:
+        return tuple(sorted(int(c.payload[P.CHUNK_INDEX]) for c in self.chunks))
+
+    @cached_property
     def text(self) -> str:
-        """Chunk texts laid at their offsets: overlaps are written once."""
+        """Chunk texts laid at their offsets: overlaps written once, ``len(text) == end - start``."""
         parts: list[str] = []
-        cursor = None
-        for chunk in sorted(self.chunks, key=lambda c: c.payload[P.SPAN_START]):
+        cursor: int | None = None
+        for chunk in self.ordered:
             start, end, body = chunk.payload[P.SPAN_START], chunk.payload[P.SPAN_END], chunk.payload[P.TEXT]
             if cursor is None or start >= cursor:
-                if cursor is not None:
-                    parts.append("\n\n" if start > cursor else "")
+                parts.append(_gap_filler(start - cursor) if cursor is not None else "")
                 parts.append(body)
             elif end > cursor:
                 parts.append(body[cursor - start :])
             cursor = end if cursor is None else max(cursor, end)
         return "".join(parts)
 
+    def offset_at(self, position: int) -> int:
+        """Document offset of character ``position`` of ``text``."""
+        return self.start + position
+
+
+def _runs(doc_id: str, chunks: dict[int, Hit], best: dict[int, tuple[int, float]]) -> list[StitchedSpan]:
+    """Split one document's chunks into runs of consecutive positions; keep runs holding a hit."""
+    runs: list[list[int]] = []
+    for index in sorted(chunks):
+        if runs and index == runs[-1][-1] + 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    spans = []
+    for run in runs:
+        ranked = [best[i] for i in run if i in best]
+        if not ranked:  # only neighbours: cannot happen for fetched windows, but never show one alone
+            continue
+        spans.append(
+            StitchedSpan(doc_id, max(s for _, s in ranked), min(r for r, _ in ranked), tuple(chunks[i] for i in run))
+        )
+    return spans
+
+
+def merge_hits(hits: Iterable[Hit]) -> list[StitchedSpan]:
+    """Hits grouped by document, consecutive chunks merged; spans in order of their best hit."""
+    by_doc: dict[str, dict[int, Hit]] = {}
+    best: dict[str, dict[int, tuple[int, float]]] = {}
+    for rank, hit in enumerate(hits):
+        doc_id, index = hit.payload[P.DOC_ID], int(hit.payload[P.CHUNK_INDEX])
+        if index in by_doc.setdefault(doc_id, {}):
+            continue
+        by_doc[doc_id][index] = hit
+        best.setdefault(doc_id, {})[index] = (rank, hit.score)
+    spans = [span for doc_id in by_doc for span in _runs(doc_id, by_doc[doc_id], best[doc_id])]
+    return sorted(spans, key=lambda s: s.rank)
+
+
+def _hit_ranks(span: StitchedSpan) -> dict[int, tuple[int, float]]:
+    """Rank and score of a span's hits; neighbours already stitched in count as unranked."""
+    return {int(c.payload[P.CHUNK_INDEX]): (span.rank, span.score) for c in span.chunks}
+
+
+def widen_spans(
+    spans: list[StitchedSpan], store: VectorStore, *, acl_tokens: Collection[str], window: int
+) -> list[StitchedSpan]:
+    """Add up to ``window`` neighbour chunks on each side of every span (one fetch per document).
+
+    Neighbours come from an ACL-filtered fetch and are re-checked against ``acl_tokens``; spans of
+    one document that become adjacent are merged (best rank and score kept)."""
+    if window <= 0 or not spans:
+        return spans
+    by_doc: dict[str, list[StitchedSpan]] = {}
+    for span in spans:
+        by_doc.setdefault(span.doc_id, []).append(span)
+    widened: list[StitchedSpan] = []
+    for doc_id, doc_spans in by_doc.items():
+        have = {int(c.payload[P.CHUNK_INDEX]): c for s in doc_spans for c in s.chunks}
+        wanted: set[int] = set()
+        for span in doc_spans:
+            first, last = span.indexes[0], span.indexes[-1]
+            count = int(span.chunks[0].payload.get(P.CHUNK_COUNT) or last + window + 1)
+            wanted.update(i for i in range(first - window, last + window + 1) if 0 <= i < count)
+        missing = wanted - set(have)
+        fetched = store.fetch_chunks(doc_id, missing, acl_tokens=acl_tokens) if missing else []
+        neighbours = {
+            int(n.payload[P.CHUNK_INDEX]): n
+            for n in fetched
+            if n.payload.get(P.DOC_ID) == doc_id and is_visible(n.payload.get(P.ACL) or (), acl_tokens)
+        }
+        best: dict[int, tuple[int, float]] = {}
+        for span in doc_spans:
+            best.update(_hit_ranks(span))
+        widened.extend(_runs(doc_id, {**neighbours, **have}, best))
+    return sorted(widened, key=lambda s: s.rank)
+
 
 def stitch_hits(
     hits: list[Hit], store: VectorStore, *, acl_tokens: Collection[str], window: int
 ) -> list[StitchedSpan]:
-    """Group hits by document, add neighbours within ``window`` positions, merge contiguous runs."""
-    by_doc: dict[str, list[tuple[int, Hit]]] = {}
-    for rank, hit in enumerate(hits):
-        by_doc.setdefault(hit.payload[P.DOC_ID], []).append((rank, hit))
-    spans: list[StitchedSpan] = []
-    for doc_id, ranked in by_doc.items():
-        have = {h.payload[P.CHUNK_INDEX]: h for _, h in ranked}
-        wanted: set[int] = set()
-        for index in have:
-            count = int(have[index].payload.get(P.CHUNK_COUNT) or index + window + 1)
-            wanted.update(i for i in range(index - window, index + window + 1) if 0 <= i < count)
-        missing = wanted - set(have)
-        neighbours = store.fetch_chunks(doc_id, missing, acl_tokens=acl_tokens) if missing else []
-        chunks = {**{n.payload[P.CHUNK_INDEX]: n for n in neighbours}, **have}
-        best = {h.payload[P.CHUNK_INDEX]: (rank, h.score) for rank, h in ranked}
-        spans.extend(_runs(doc_id, chunks, best))
-    return sorted(spans, key=lambda s: s.rank)
-
-
-def _runs(doc_id: str, chunks: dict[int, Hit], best: dict[int, tuple[int, float]]) -> list[StitchedSpan]:
-    runs: list[StitchedSpan] = []
-    current: StitchedSpan | None = None
-    previous = None
-    for index in sorted(chunks):
-        if current is None or index != previous + 1:
-            current = StitchedSpan(doc_id, float("-inf"), 1 << 30)
-            runs.append(current)
-        current.chunks.append(chunks[index])
-        if index in best:
-            rank, score = best[index]
-            current.rank = min(current.rank, rank)
-            current.score = max(current.score, score)
-        previous = index
-    # A run made only of neighbours cannot exist: every run contains a hit by construction.
-    return [r for r in runs if r.rank < 1 << 30]
+    """Merge hits into spans and widen every span with its neighbours."""
+    return widen_spans(merge_hits(hits), store, acl_tokens=acl_tokens, window=window)

@@ -1,0 +1,1 @@
+"""Evaluations: BEIR retrieval quality, entity resolution, access-control leaks; metrics and reports."""
