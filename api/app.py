@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -10,85 +10,86 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.audit import AuditLog
+from api.errors import error_response, status_for
+from api.jobs import JobRunner
 from api.keys import KeyStore
-from api.routes import context, documents, health
+from api.metrics import Metrics
+from api.middleware import EdgeMiddleware
+from api.routes import context, documents, entities, health, ingest
 from api.services import Services
 from core.config import Settings, get_settings
-from core.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    NotFoundError,
-    PermissionDeniedError,
-    StitchError,
-    StoreError,
-)
+from core.errors import StitchError
 
-_STATUS = {
-    AuthenticationError: 401,
-    PermissionDeniedError: 403,
-    NotFoundError: 404,
-    ConfigurationError: 400,
-    StoreError: 503,
-}
+_DESCRIPTION = """Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.
+
+Every `/v1` request carries `Authorization: Bearer <api key>`. Errors are
+`{"error": {"code", "message", "request_id"}}`; `request_id` equals the `X-Request-ID` header."""
 
 
-def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
-    request_id = getattr(request.state, "request_id", uuid.uuid4().hex)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "request_id": request_id}}, status_code=status, headers=headers
-    )
+def _request_id(request: Request) -> str:
+    return request.state.request_id
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StitchError)
     async def _stitch_error(request: Request, exc: StitchError) -> JSONResponse:
-        status = next((s for cls, s in _STATUS.items() if isinstance(exc, cls)), 500)
-        return _error(request, status, exc.code, str(exc))
+        return error_response(status_for(exc), str(exc), _request_id(request), code=exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10]
-        )
-        return _error(request, 422, "invalid_request", problems)
+        # Never echo the rejected input back: it may be large, binary or sensitive.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:10])
+        return error_response(422, problems[:2000], _request_id(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(request, exc.status_code, "http_error", str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _error(request, 500, "internal_error", "internal error")
+        return error_response(exc.status_code, str(exc.detail), _request_id(request))
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    """Build the API for ``settings`` (or the process settings); services load at startup."""
+def _job_runner(settings: Settings, services: Services, metrics: Metrics) -> JobRunner:
+    from ingest.pipeline import ingest_manifests
+
+    def run(manifests, full, progress) -> dict:  # noqa: ANN001
+        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=progress).to_dict()
+
+    return JobRunner(settings.data_dir / "jobs", run, on_finish=lambda job: metrics.observe_job(job.status, job.report))
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    jobs: JobRunner | None = None,
+    on_ready: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the API for ``settings`` (or the process settings); model and store load at startup."""
     settings = settings or get_settings()
     services = services or Services(settings)
+    metrics = Metrics()
+    jobs = jobs or _job_runner(settings, services, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         services.warm_up()
-        yield
+        jobs.start()
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            if on_stop:
+                on_stop()
+            jobs.stop()
 
-    app = FastAPI(
-        title="Stitch",
-        version="0.1.0",
-        summary="Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.",
-        lifespan=lifespan,
-    )
-    app.state.services = services
+    app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
+    app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.key_store = KeyStore(settings.keys_path)
-
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next):  # noqa: ANN001, ANN202
-        request.state.request_id = uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
-
     _install_error_handlers(app)
-    for module in (health, context, documents):
+    for module in (health, context, documents, ingest, entities):
         app.include_router(module.router)
+    app.add_middleware(
+        EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=AuditLog(settings.audit_log_path)
+    )
     return app

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: services, the authenticated key, and the asserted principal."""
+"""FastAPI dependencies: services, the authenticated key, the asserted principal, jobs and metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.jobs import JobRunner
 from api.keys import ApiKey, KeyStore
+from api.metrics import Metrics
 from api.services import Services
 from core.models import Principal
 
@@ -17,6 +19,14 @@ def get_services(request: Request) -> Services:
 
 def get_key_store(request: Request) -> KeyStore:
     return request.app.state.key_store
+
+
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+def get_jobs(request: Request) -> JobRunner:
+    return request.app.state.jobs
 
 
 def authenticated_key(request: Request, keys: Annotated[KeyStore, Depends(get_key_store)]) -> ApiKey:
@@ -38,7 +48,10 @@ def require_scope(scope: str):  # noqa: ANN201 - a FastAPI dependency
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+JobsDep = Annotated[JobRunner, Depends(get_jobs)]
 ContextKey = Annotated[ApiKey, Depends(require_scope("context"))]
+IngestKey = Annotated[ApiKey, Depends(require_scope("ingest"))]
 
 
 def principal_for(key: ApiKey, principal_id: str, roles: list[str]) -> Principal:

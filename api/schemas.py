@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from api import examples as ex
 
 
 class _Body(BaseModel):
@@ -31,6 +34,8 @@ class FiltersIn(_Body):
 
 
 class ContextIn(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.CONTEXT_IN]})
+
     query: str = Field(..., min_length=1, max_length=4000, examples=["renewal terms for Acme"])
     principal: PrincipalIn
     top_k: int = Field(8, ge=1, le=100)
@@ -39,6 +44,8 @@ class ContextIn(_Body):
 
 
 class SearchIn(ContextIn):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.SEARCH_IN]})
+
     top_k: int = Field(10, ge=1, le=1000)
 
 
@@ -87,6 +94,8 @@ class Usage(BaseModel):
 
 
 class ContextOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTEXT_OUT]})
+
     request_id: str
     context: str
     passages: list[PassageOut]
@@ -110,12 +119,16 @@ class SearchHitOut(BaseModel):
 
 
 class SearchOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.SEARCH_OUT]})
+
     request_id: str
     hits: list[SearchHitOut]
     timings_ms: dict[str, float]
 
 
 class DocumentOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.DOCUMENT_OUT]})
+
     doc_id: str
     title: str
     source: str
@@ -132,4 +145,62 @@ class ErrorBody(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.ERROR_OUT]})
+
     error: ErrorBody
+
+
+class IngestJobIn(_Body):
+    """Either manifest files on the server, or one manifest object (its ``path`` absolute)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": ex.INGEST_IN})
+
+    manifests: list[str] = Field(default_factory=list, max_length=64, description="manifest paths on the server")
+    manifest: dict[str, Any] | None = Field(None, description="an inline manifest (CONTRACT §2)")
+    full: bool = Field(False, description="re-process every document")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "IngestJobIn":
+        if bool(self.manifests) == (self.manifest is not None):
+            raise ValueError("give either 'manifests' (paths on the server) or 'manifest' (an object), not both")
+        for path in self.manifests:
+            if not path or len(path) > 4096:
+                raise ValueError("manifest paths must be 1..4096 characters")
+        return self
+
+
+class IngestJobAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"job_id": ex.JOB_ID, "status": "queued"}]})
+
+    job_id: str
+    status: str
+
+
+class IngestJobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [ex.JOB_OUT]})
+
+    job_id: str
+    status: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    sources: list[str]
+    full: bool
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    progress: dict[str, int]
+    report: dict[str, Any] | None
+    error: str | None
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+class ReadyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "checks": {"model": True, "store": True}}]}
+    )
+
+    status: str
+    checks: dict[str, bool]

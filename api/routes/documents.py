@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.audit import note
 from api.deps import ContextKey, ServicesDep, principal_for
 from api.schemas import DocumentOut, ErrorOut
 from core.access import principal_tokens
@@ -18,16 +19,19 @@ router = APIRouter(prefix="/v1", tags=["documents"])
 @router.get(
     "/documents/{doc_id:path}",
     response_model=DocumentOut,
-    responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}},
+    responses={s: {"model": ErrorOut} for s in (401, 403, 404, 422)},
 )
 async def get_document(
-    doc_id: str,
+    http: Request,
+    doc_id: Annotated[str, "a doc id from a citation, e.g. wiki:company-handbook.md"],
     key: ContextKey,
     services: ServicesDep,
-    principal_id: Annotated[str, Query(alias="principal_id", min_length=1, max_length=256)],
-    role: Annotated[list[str], Query(max_length=64)] = [],  # noqa: B006 - FastAPI query list
+    principal_id: Annotated[str, Query(min_length=1, max_length=256, examples=["alice"])],
+    role: Annotated[list[str], Query(max_length=64, examples=[["sales"]])] = [],  # noqa: B006 - FastAPI query list
 ) -> dict:
-    """The document's text for a principal (``?principal_id=alice&role=sales``)."""
+    """The document's text for a principal (``?principal_id=alice&role=sales``); hidden and absent look alike."""
+    note(http, principal_id=principal_id, roles=role)
     principal = principal_for(key, principal_id, role)
     view = await run_in_threadpool(read_document, services.store, doc_id, acl_tokens=principal_tokens(principal))
+    note(http, doc_ids=[view.doc_id])
     return view.__dict__

@@ -1,24 +1,39 @@
-"""``GET /healthz`` (process up) and ``GET /readyz`` (model loaded, store reachable)."""
+"""``GET /healthz`` (process up), ``GET /readyz`` (model loaded, store reachable), ``GET /metrics``."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import ServicesDep
+from api.deps import JobsDep, MetricsDep, ServicesDep
+from api.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> dict:
-    """Liveness."""
+    """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
-def readyz(services: ServicesDep) -> JSONResponse:
-    """Readiness: the embedding model answers and the store responds."""
-    checks = {"model": "encoder" in services.__dict__, "store": services.store.ready()}
+@router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}})
+async def readyz(services: ServicesDep) -> JSONResponse:
+    """Readiness: the embedding model is loaded and the store responds."""
+    store_ok = await run_in_threadpool(lambda: "store" in services.__dict__ and services.store.ready())
+    checks = {"model": "encoder" in services.__dict__, "store": bool(store_ok)}
     ready = all(checks.values())
     return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": "stitch_http_requests_total{...} 3.0"}}}},
+)
+def metrics(metrics: MetricsDep, jobs: JobsDep) -> Response:
+    """Prometheus text: requests and latency by route and status, stage timings, ingest counters."""
+    metrics.jobs_pending.set(jobs.pending())
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

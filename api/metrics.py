@@ -1,0 +1,53 @@
+"""Prometheus metrics of one app: HTTP requests by route template and status, context stage timings,
+ingest jobs and documents. A registry per app, so several apps in one process do not collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_OUTCOMES = ("added", "updated", "unchanged", "deleted", "failed", "invisible", "chunks")
+
+
+class Metrics:
+    """The collectors an app exports on ``GET /metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "stitch_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "stitch_http_request_duration_seconds", "HTTP request latency", ["method", "route"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.stages = Histogram(
+            "stitch_context_stage_seconds", "Context/search stage timings (timings_ms)", ["stage"],
+            buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.ingest_jobs = Counter("stitch_ingest_jobs", "Ingest jobs by final status", ["status"], registry=self.registry)
+        self.ingest_documents = Counter(
+            "stitch_ingest_documents", "Documents (and chunks) by ingest outcome", ["outcome"], registry=self.registry
+        )
+        self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry)
+
+    def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one finished HTTP request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+
+    def observe_stages(self, timings_ms: dict) -> None:
+        """Record a request's stage timings."""
+        for stage, ms in timings_ms.items():
+            self.stages.labels(stage).observe(float(ms) / 1000)
+
+    def observe_job(self, status: str, report: dict | None) -> None:
+        """Count one finished ingest job and its document outcomes."""
+        self.ingest_jobs.labels(status).inc()
+        for outcome in _OUTCOMES:
+            if report and report.get(outcome):
+                self.ingest_documents.labels(outcome).inc(report[outcome])
+
+    def render(self) -> bytes:
+        """Prometheus text exposition."""
+        return generate_latest(self.registry)
