@@ -9,6 +9,7 @@ from core.config import Settings
 from core.encoder import Encoder, load_encoder
 from core.store.factory import open_store
 from core.store.protocol import VectorStore
+from entity_resolution.linker import RegistryLinker
 from ingest.ledger import Ledger
 from ingest.pipeline import IngestContext
 from retrieval.context import Retriever
@@ -35,6 +36,13 @@ class Services:
     @cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.settings, self.encoder, self.store)
+
+    @cached_property
+    def entity_registry(self) -> RegistryLinker:
+        """The entity registry: EntityLinker for ingest, QueryEntityResolver for retrieval, ``.store`` for routes."""
+        from entity_resolution.linker import linker_for
+
+        return linker_for(self.settings)
 
     def ingest_context(self) -> IngestContext:
         """What an ingest job writes to."""

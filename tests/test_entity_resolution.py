@@ -1,0 +1,113 @@
+"""Entity resolution core: normalisation, blocking, scoring, anti-chaining clustering, stable ids, settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from entity_resolution.blocking import candidate_pairs, pair_completeness
+from entity_resolution.cluster import Constraints, cluster_nodes
+from entity_resolution.compare import score_nodes
+from entity_resolution.normalize import acronym, is_acronym_of, normalize_name, person_key
+from entity_resolution.records import Mention, nodes_from_mentions
+from entity_resolution.resolve import resolve_records
+from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
+
+ACME = ["Acme Corporation", "ACME Corp.", "acme", "Acme Holdings (Deutschland) GmbH"]
+
+
+def _orgs(*names: str, **attrs) -> list[Mention]:
+    return [Mention("organization", n, attributes=tuple(attrs.get(n, ()))) for n in names]
+
+
+def _entity_of(resolution, name: str, entity_type: str = "organization") -> str:
+    return resolution.key_to_entity[(entity_type, Mention(entity_type, name).key)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Acme Corporation", "acme"), ("ACME Corp.", "acme"), ("  acme ", "acme"),
+        ("Acme Holdings (Deutschland) GmbH", "acme"), ("The Foo & Bar S.A.", "foo bar"),
+        ("Société Générale S.A.", "societe generale"), ("Acme Analytics Ltd", "acme analytics"),
+        ("Smith & Sons Mfg. Co.", "smith sons manufacturing"),
+    ],
+)
+def test_normalisation_removes_case_accents_punctuation_and_legal_forms(raw, expected):
+    assert normalize_name(raw) == expected
+
+
+def test_acronyms_and_person_names():
+    assert acronym("International Business Machines Corp.") == "ibm"
+    assert is_acronym_of("IBM", "International Business Machines")
+    assert not is_acronym_of("IBM", "Intel")
+    assert person_key("Smith, John") == person_key("john SMITH")
+
+
+def test_the_four_acme_spellings_are_one_entity_and_acme_analytics_is_not():
+    result = resolve_records(_orgs(*ACME, "Acme Analytics", "IBM", "International Business Machines"))
+    acme_ids = {_entity_of(result, n) for n in ACME}
+    assert len(acme_ids) == 1
+    assert _entity_of(result, "Acme Analytics") not in acme_ids
+    assert _entity_of(result, "IBM") == _entity_of(result, "International Business Machines")
+    acme = next(e for e in result.entities if e.entity_id in acme_ids)
+    assert acme.name == "Acme Corporation" and acme.entity_id.startswith("ent_")
+
+
+def test_blocking_keeps_true_pairs_and_stays_far_below_quadratic():
+    names = [f"Company{i} Widgets" for i in range(300)] + ["Acme Corp", "ACME Corporation", "IBM", "Intl Business Machines"]
+    nodes = nodes_from_mentions(_orgs(*names))
+    pairs, report = candidate_pairs(nodes, DEFAULT_SETTINGS.blocking_keys, max_block_size=50)
+    index = {n.key: i for i, n in enumerate(nodes)}
+    true = {tuple(sorted((index["ibm"], index["international business machines"])))}
+    assert pair_completeness(set(pairs), true) == 1.0
+    assert report.comparisons < report.quadratic / 20
+    assert report.oversized_blocks >= 1  # "widgets" is too common to discriminate
+
+
+def test_attribute_evidence_lifts_a_weak_name_match():
+    weak = _orgs("Northwind Traders", "Northwind Trading")
+    strong = _orgs(
+        "Northwind Traders", "Northwind Trading",
+        **{"Northwind Traders": [("email_domain", "acme.com")], "Northwind Trading": [("email_domain", "acme.com")]},
+    )
+    w_weak = score_nodes(*nodes_from_mentions(weak), DEFAULT_SETTINGS).weight
+    w_strong = score_nodes(*nodes_from_mentions(strong), DEFAULT_SETTINGS).weight
+    assert w_weak < DEFAULT_SETTINGS.match_weight <= w_strong
+    conflicting = _orgs(
+        "Northwind Traders", "Northwind Trading",
+        **{"Northwind Traders": [("website", "northwind.com")], "Northwind Trading": [("website", "northwind.de")]},
+    )
+    assert score_nodes(*nodes_from_mentions(conflicting), DEFAULT_SETTINGS).weight < w_weak
+
+
+def test_clustering_resists_chaining():
+    # A~B and B~C are strong, but A and C contradict each other: C must not join A.
+    weights = {(0, 1): 9.0, (1, 2): 8.0, (0, 2): -8.0}
+    groups = cluster_nodes(3, [(0, 1, 9.0), (1, 2, 8.0)], lambda a, b: weights[(a, b)], match_weight=5, min_weight=0)
+    assert groups == [[0, 1], [2]]
+
+
+def test_constraints_win_over_scores():
+    edges = [(0, 1, 9.0)]
+    score = lambda a, b: 9.0  # noqa: E731
+    assert cluster_nodes(2, edges, score, match_weight=5, min_weight=0, constraints=Constraints(cannot_link=((0, 1),))) == [[0], [1]]
+    assert cluster_nodes(2, [], score, match_weight=5, min_weight=0, constraints=Constraints(must_link=((0, 1),))) == [[0, 1]]
+
+
+def test_ids_and_names_are_stable_across_reruns_and_input_growth():
+    first = resolve_records(_orgs(*ACME, "Acme Analytics"))
+    again = resolve_records(_orgs(*ACME, "Acme Analytics"))
+    grown = resolve_records(_orgs(*ACME, "Acme Analytics", "Globex", "ACME CORP"))
+    assert [(e.entity_id, e.name) for e in first.entities] == [(e.entity_id, e.name) for e in again.entities]
+    assert _entity_of(grown, "acme") == _entity_of(first, "acme")
+    assert _entity_of(grown, "Acme Analytics") == _entity_of(first, "Acme Analytics")
+
+
+def test_settings_round_trip_through_json_and_reject_unknown_keys():
+    settings = ResolutionSettings(match_weight=6.5, blocking_keys=("token", "acronym"))
+    restored = ResolutionSettings.from_dict(json.loads(json.dumps(settings.to_dict())))
+    assert restored == settings
+    with pytest.raises(ValueError, match="soundex"):
+        ResolutionSettings(blocking_keys=("soundex",))
