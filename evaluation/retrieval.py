@@ -199,3 +199,23 @@ def format_retrieval_table(result: dict) -> str:
         f"  index build {result.get('index_build_seconds', 0):.1f} s  chunks {result.get('corpus', {}).get('chunks', '?')}",
     ]
     return "\n".join(rows)
+
+
+def compare_plans(
+    retriever: Retriever, beir: BeirSet, plans: Mapping[str, SearchPlan], *, split: str = "train"
+) -> dict[str, dict[str, float]]:
+    """Metrics of several search plans on one split, each query encoded once (for tuning on train)."""
+    from core.access import principal_tokens
+    from retrieval.search import encode_query, search_chunks
+
+    qrels = beir.qrels[split]
+    vectors = {q: encode_query(retriever.encoder, beir.queries[q]) for q in qrels if q in beir.queries}
+    tokens = principal_tokens(_PRINCIPAL)
+    out = {}
+    for name, plan in plans.items():
+        run = {
+            q: rank_documents(search_chunks(retriever.store, v, acl_tokens=tokens, limit=CHUNK_DEPTH, plan=plan))
+            for q, v in vectors.items()
+        }
+        out[name] = evaluate_run(qrels, run)
+    return out

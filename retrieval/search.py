@@ -78,7 +78,10 @@ def search_chunks(
     entity_ids: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Ranked chunk hits visible to ``acl_tokens``; ``entity_ids`` add a prefetch narrowed to those entities."""
-    specs, weights = _prefetches(vectors, plan, max(plan.prefetch_limit, limit), entity_ids)
+    fused = plan.mode == "hybrid"
+    # Fusion returns up to the union of its prefetches, so each need not be as deep as ``limit``.
+    depth = max(plan.prefetch_limit, -(-limit // 2) if fused else limit)
+    specs, weights = _prefetches(vectors, plan, depth, entity_ids)
     if not specs:
         return []
     uniform = all(w == 1.0 for w in weights)
