@@ -31,8 +31,8 @@ def _name_levels() -> tuple[ComparisonLevel, ...]:
         ComparisonLevel("exact", 1.0, 8.0),
         ComparisonLevel("acronym", 0.999, 6.0),  # similarity 0.999 is reserved for acronym matches
         ComparisonLevel("fuzzy_95", 0.95, 6.0),
-        ComparisonLevel("fuzzy_90", 0.90, 4.0),
-        ComparisonLevel("fuzzy_80", 0.80, 0.5),
+        ComparisonLevel("fuzzy_92", 0.92, 5.0),
+        ComparisonLevel("fuzzy_85", 0.85, 1.0),
     )
 
 

@@ -7,6 +7,7 @@ Overrides are stored on normalised keys (not entity ids), so they apply again on
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from core.errors import ConfigurationError, NotFoundError
 from entity_resolution.cluster import Constraints
@@ -15,7 +16,7 @@ from entity_resolution.records import Node
 from entity_resolution.registry import RegistryStore
 from entity_resolution.resolve import ResolvedEntity, canonical_name, entity_id_for, resolve_nodes
 
-MUST, CANNOT = "must_link", "cannot_link"
+MUST, CANNOT, PIN = "must_link", "cannot_link", "pin_id"  # pin: (key, entity id) keeps an id after merge/split
 
 
 def rebuild(store: RegistryStore) -> dict:
@@ -24,20 +25,37 @@ def rebuild(store: RegistryStore) -> dict:
     index = {(n.type, n.key): i for i, n in enumerate(nodes)}
     must, cannot = [], []
     for kind, entity_type, a, b in store.overrides():
-        if (entity_type, a) in index and (entity_type, b) in index:
+        if kind in (MUST, CANNOT) and (entity_type, a) in index and (entity_type, b) in index:
             (must if kind == MUST else cannot).append((index[(entity_type, a)], index[(entity_type, b)]))
     result = resolve_nodes(nodes, store.settings, constraints=Constraints(tuple(must), tuple(cannot)))
+    entities, mapping = _apply_pins(list(result.entities), store.overrides())
     with store.lock, store.db:
         store.db.execute("BEGIN")
         store.db.execute("DELETE FROM entities")
         store.db.execute("DELETE FROM evidence WHERE origin = 'auto'")
         store.db.executemany(
             "UPDATE nodes SET entity_id = ? WHERE type = ? AND key = ?",
-            [(eid, t, k) for (t, k), eid in result.key_to_entity.items()],
+            [(eid, t, k) for (t, k), eid in mapping.items()],
         )
-        for entity in result.entities:
+        for entity in entities:
             _write_entity(store, entity)
-    return {"entities": len(result.entities), "nodes": len(nodes), "comparisons": result.scored_pairs}
+    return {"entities": len(entities), "nodes": len(nodes), "comparisons": result.scored_pairs}
+
+
+def _apply_pins(entities: list[ResolvedEntity], rules: list) -> tuple[list[ResolvedEntity], dict]:
+    """Steward pins: the entity holding a pinned key keeps the pinned id; a clash takes a derived id."""
+    for kind, entity_type, key, pinned in rules:
+        if kind != PIN:
+            continue
+        holder = next((i for i, e in enumerate(entities) if e.type == entity_type and key in e.keys), None)
+        if holder is None or entities[holder].entity_id == pinned:
+            continue
+        for i, entity in enumerate(entities):
+            if entity.entity_id == pinned:
+                entities[i] = replace(entity, entity_id=entity_id_for(entity.type, entity.canonical_key + "\x1fsplit"))
+        entities[holder] = replace(entities[holder], entity_id=pinned)
+    mapping = {(e.type, k): e.entity_id for e in entities for k in e.keys}
+    return entities, mapping
 
 
 def _write_entity(store: RegistryStore, entity: ResolvedEntity) -> None:
@@ -120,6 +138,7 @@ def merge_entities(store: RegistryStore, entity_id: str, other_id: str, *, note:
     if a[0] != b[0]:
         raise ConfigurationError(f"cannot merge a {a[0]} with a {b[0]}")
     store.add_override(MUST, a[0], a[1], b[1], note)
+    store.add_override(PIN, a[0], a[1], entity_id, note)
     _drop_conflicting_cannot_links(store, a[0], {k for _, k in store.keys_of(entity_id)}, {k for _, k in store.keys_of(other_id)})
     rebuild(store)
     return store.entity_of(a[0], a[1]) or entity_id
@@ -146,13 +165,17 @@ def split_entity(store: RegistryStore, entity_id: str, surfaces: list[str], *, n
     moving = {mention_key(entity_type, s) for s in surfaces} & {k for _, k in keys}
     staying = [k for _, k in keys if k not in moving]
     if not moving or not staying:
-        raise ConfigurationError("split needs at least one alias of the entity to move and one to stay")
+        raise ConfigurationError(
+            "split needs at least one alias to move and one to stay; aliases with the same normalised form "
+            f"({', '.join(sorted(moving)) or 'none matched'}) move together"
+        )
     with store.lock, store.db:
         store.db.execute("DELETE FROM overrides WHERE kind = ? AND type = ? AND (key_a IN ({q}) OR key_b IN ({q}))".format(
             q=",".join("?" * len(moving))), (MUST, entity_type, *moving, *moving))
     for a in moving:
         for b in staying:
             store.add_override(CANNOT, entity_type, a, b, note)
+    store.add_override(PIN, entity_type, staying[0], entity_id, note)
     ordered = sorted(moving)
     for a, b in zip(ordered, ordered[1:]):
         store.add_override(MUST, entity_type, a, b, note)
