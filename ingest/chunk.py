@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,6 +33,9 @@ class ChunkingPolicy:
 
     max_tokens: int = 254
     overlap_tokens: int = 32
+    # A section smaller than this is merged with the following sections of the same parent
+    # (while the result fits one window), so a page of short headings does not become tiny chunks.
+    merge_below_tokens: int = 96
 
 
 def content_hash(text: str) -> str:
@@ -118,55 +122,120 @@ class _Packer:
         return self.spans
 
 
-def _section_groups(sections: tuple[Section, ...]) -> list[list[Section]]:
-    groups: list[list[Section]] = []
-    for section in sections:
+def _section_groups(sections: tuple[Section, ...]) -> list[list[int]]:
+    """Indexes of sections, grouped so that a title starts a new group."""
+    groups: list[list[int]] = []
+    for index, section in enumerate(sections):
         starts_group = section.kind == "title" or not groups
-        if groups and groups[-1] and section.section_path != groups[-1][-1].section_path:
-            starts_group = starts_group or groups[-1][-1].kind != "title"
+        if groups and section.section_path != sections[groups[-1][-1]].section_path:
+            starts_group = starts_group or sections[groups[-1][-1]].kind != "title"
         if starts_group:
-            groups.append([section])
+            groups.append([index])
         else:
-            groups[-1].append(section)
+            groups[-1].append(index)
     return groups
+
+
+@dataclass
+class _Group:
+    members: list[int]
+    path: tuple[str, ...]
+    tokens: int
+    titles_only: bool
+
+
+def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
+    size = 0
+    while size < min(len(a), len(b)) and a[size] == b[size]:
+        size += 1
+    return a[:size]
+
+
+def _merge_small_groups(groups: list[_Group], fits: Callable[[int, tuple[str, ...]], bool], below: int) -> list[_Group]:
+    """Fold heading-only groups into the next group, and small groups into following siblings/children."""
+    merged: list[_Group] = []
+    for group in groups:
+        last = merged[-1] if merged else None
+        if last is not None and last.titles_only:
+            merged[-1] = _Group(last.members + group.members, group.path, last.tokens + group.tokens + 2,
+                                group.titles_only)
+            continue
+        if last is not None and last.tokens < below:
+            shared = _common_prefix(last.path, group.path)
+            related = len(shared) >= max(len(last.path), len(group.path)) - 1
+            if related and fits(last.tokens + group.tokens + 2, shared):
+                merged[-1] = _Group(last.members + group.members, shared, last.tokens + group.tokens + 2, False)
+                continue
+        merged.append(group)
+    return merged
+
+
+def _fit_header(header: str, counter: TokenCounter, limit: int) -> tuple[str, int]:
+    """The header, cut to at most ``limit`` tokens (a very long title must not eat the window)."""
+    tokens = counter.count_tokens([header])[0] if header else 0
+    while tokens > limit and header:
+        header = header[: max(0, int(len(header) * limit / tokens) - 1)].rstrip()
+        tokens = counter.count_tokens([header])[0] if header else 0
+    return header, tokens
+
+
+def _pack_group(text: str, sections: tuple[Section, ...], group: _Group, counts: list[int],
+                counter: TokenCounter, packer: _Packer) -> list[tuple[int, int]]:
+    for index in group.members:
+        section, tokens = sections[index], counts[index]
+        if tokens <= packer.budget:
+            packer.add(section.start, section.end, tokens, separator=2)
+            continue
+        for s, e in _sentence_spans(text, section.start, section.end):
+            n = counter.count_tokens([text[s:e]])[0]
+            pieces = [(s, e, n)] if n <= packer.budget else [
+                (ps, pe, counter.count_tokens([text[ps:pe]])[0])
+                for ps, pe in _token_cut(text, s, e, packer.budget, counter)
+            ]
+            for ps, pe, pn in pieces:
+                packer.add(ps, pe, pn, overlap_ok=True)
+    return packer.finish()
 
 
 def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPolicy) -> list[Chunk]:
     """Split a document into token-bounded chunks with offsets, pages and section paths."""
     text = document.text
     sections = document.sections or (Section(0, len(text)),)
-    spans: list[tuple[int, int, tuple[str, ...]]] = []
-    for group in _section_groups(sections):
-        path = next((s.section_path for s in reversed(group) if s.section_path), ())
-        header = embed_header(document.title, path)
-        budget = policy.max_tokens - (counter.count_tokens([header])[0] + 1 if header else 0)
-        packer = _Packer(max(budget, 16), policy.overlap_tokens)
-        counts = counter.count_tokens([text[s.start : s.end] for s in group])
-        for section, tokens in zip(group, counts):
-            if tokens <= packer.budget:
-                packer.add(section.start, section.end, tokens, separator=2)
-                continue
-            for s, e in _sentence_spans(text, section.start, section.end):
-                n = counter.count_tokens([text[s:e]])[0]
-                pieces = [(s, e, n)] if n <= packer.budget else [
-                    (ps, pe, counter.count_tokens([text[ps:pe]])[0])
-                    for ps, pe in _token_cut(text, s, e, packer.budget, counter)
-                ]
-                for ps, pe, pn in pieces:
-                    packer.add(ps, pe, pn, overlap_ok=True)
-        spans.extend((s, e, path) for s, e in packer.finish())
+    counts = counter.count_tokens([text[s.start : s.end] for s in sections])
+    header_cache: dict[tuple[str, ...], tuple[str, int]] = {}
+
+    def header_for(path: tuple[str, ...]) -> tuple[str, int]:
+        if path not in header_cache:
+            header_cache[path] = _fit_header(embed_header(document.title, path), counter, policy.max_tokens // 3)
+        return header_cache[path]
+
+    def budget_for(path: tuple[str, ...]) -> int:
+        header, tokens = header_for(path)
+        return policy.max_tokens - (tokens + 1 if header else 0)
+
+    groups = [
+        _Group(members, next((sections[i].section_path for i in reversed(members) if sections[i].section_path), ()),
+               sum(counts[i] for i in members) + 2 * (len(members) - 1),
+               all(sections[i].kind == "title" for i in members))
+        for members in _section_groups(sections)
+    ]
+    groups = _merge_small_groups(groups, lambda n, path: n <= budget_for(path), policy.merge_below_tokens)
+    spans: list[tuple[int, int, tuple[str, ...], str]] = []
+    for group in groups:
+        packer = _Packer(max(budget_for(group.path), 16), policy.overlap_tokens)
+        header = header_for(group.path)[0]
+        spans.extend((s, e, group.path, header) for s, e in _pack_group(text, sections, group, counts, counter, packer))
     return _make_chunks(document, spans, sections)
 
 
 def _make_chunks(
-    document: Document, spans: list[tuple[int, int, tuple[str, ...]]], sections: tuple[Section, ...]
+    document: Document, spans: list[tuple[int, int, tuple[str, ...], str]], sections: tuple[Section, ...]
 ) -> list[Chunk]:
     chunks = []
-    for index, (start, end, path) in enumerate(spans):
+    for index, (start, end, path, header) in enumerate(spans):
         body = document.text[start:end]
         pages = sorted({s.page for s in sections if s.page is not None and s.start < end and s.end > start})
         digest = content_hash(body)
-        header = embed_header(document.title, path)
         chunks.append(
             Chunk(
                 chunk_id=chunk_point_id(document.doc_id, index, digest),

@@ -40,6 +40,8 @@ class Ledger:
             "indexed_at REAL NOT NULL)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS documents_source ON documents(source)")
+        # Documents whose chunks were being written when the process stopped (see ingest.pipeline).
+        self._db.execute("CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, doc_id: str) -> LedgerEntry | None:
@@ -69,10 +71,44 @@ class Ledger:
                  int(entry.invisible), time.time()),
             )
 
+    def record_many(self, entries: list[LedgerEntry]) -> None:
+        """Remember documents whose chunks are durable, and end their pending marks, atomically."""
+        rows = [(e.doc_id, e.source, e.fingerprint, json.dumps(list(e.chunk_ids)), int(e.invisible), time.time())
+                for e in entries]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany("DELETE FROM pending WHERE doc_id=?", [(e.doc_id,) for e in entries])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def mark_pending(self, docs: list[tuple[str, str]]) -> None:
+        """(doc_id, source) pairs whose chunks are about to be written."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO pending VALUES (?, ?)", docs)
+            self._db.execute("COMMIT")
+
+    def pending(self, source: str) -> set[str]:
+        """Documents of a source whose last write never completed."""
+        with self._lock:
+            rows = self._db.execute("SELECT doc_id FROM pending WHERE source=?", (source,)).fetchall()
+        return {row[0] for row in rows}
+
     def forget(self, doc_id: str) -> None:
         """Drop a document deleted from the store."""
         with self._lock:
             self._db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+            self._db.execute("DELETE FROM pending WHERE doc_id=?", (doc_id,))
+
+    def chunk_ids(self) -> set[str]:
+        """Every chunk id the ledger says is indexed (consistency checks)."""
+        with self._lock:
+            rows = self._db.execute("SELECT chunk_ids FROM documents").fetchall()
+        return {cid for (ids,) in rows for cid in json.loads(ids)}
 
     def forget_all(self, source: str) -> None:
         """Drop every document of a source (``--full`` rebuild)."""

@@ -1,11 +1,24 @@
-"""Partition files into structural blocks with unstructured (offline, ``fast`` strategies only)."""
+"""Partition files into structural blocks: unstructured (offline, ``fast`` strategies only) plus small
+readers where a dedicated parse is clearly better.
+
+- PDF: unstructured ``fast`` (pdfminer underneath) keeps page numbers and titles; encrypted files are
+  detected first with pypdf, because unstructured returns zero elements for them without a reason.
+- EML: the stdlib ``email`` parser, because unstructured joins the body's lines into paragraphs, which
+  destroys the line structure (``>`` quotes, ``On … wrote:``, ``-- ``) reply-chain removal needs.
+- HTML: site chrome (nav, header, footer, cookie banners) is removed before unstructured sees it.
+- CSV / JSON / JSONL inside a file tree: one block per row / object, ``key: value`` lines.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InputError
+from ingest.boilerplate import drop_page_furniture, strip_email_noise, strip_html_chrome
 from ingest.offline import prepare_unstructured
 
 
@@ -20,87 +33,164 @@ class Block:
 
 
 _KINDS = {
-    "Title": "title",
-    "NarrativeText": "text",
-    "UncategorizedText": "text",
-    "ListItem": "list",
-    "Table": "table",
-    "Header": "header",
-    "Footer": "footer",
-    "PageBreak": "pagebreak",
-    "Address": "text",
-    "EmailAddress": "text",
-    "FigureCaption": "text",
-    "Formula": "text",
-    "CodeSnippet": "text",
+    "Title": "title", "NarrativeText": "text", "UncategorizedText": "text", "ListItem": "list",
+    "Table": "table", "Header": "header", "Footer": "footer", "PageBreak": "pagebreak", "Address": "text",
+    "EmailAddress": "text", "FigureCaption": "text", "Formula": "text", "CodeSnippet": "text",
 }
 
 FILE_EXTENSIONS = {
-    ".md": "md",
-    ".markdown": "md",
-    ".txt": "text",
-    ".text": "text",
-    ".html": "html",
-    ".htm": "html",
-    ".pdf": "pdf",
-    ".docx": "docx",
-    ".pptx": "pptx",
-    ".eml": "email",
+    ".md": "md", ".markdown": "md", ".txt": "text", ".text": "text", ".html": "html", ".htm": "html",
+    ".pdf": "pdf", ".docx": "docx", ".pptx": "pptx", ".eml": "email",
+    ".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl",
 }
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # encrypted OOXML (and legacy .doc/.ppt) containers
 
-def _partitioner(kind: str):  # noqa: ANN202 - an unstructured partition_* function
+
+def decode_text(raw: bytes) -> str:
+    """UTF-8 (with or without BOM) or BOM-marked UTF-16; anything else is rejected with the offset."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    if b"\x00" in raw[:4096]:
+        raise InputError("binary content in a text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); re-save the file as UTF-8"
+        ) from exc
+
+
+def _elements_to_blocks(elements: list) -> list[Block]:
+    blocks = []
+    for element in elements:
+        kind = _KINDS.get(element.category, "other")
+        text = (element.text or "").strip()
+        if kind == "table" and getattr(element.metadata, "text_as_html", None):
+            text = _table_rows(element.metadata.text_as_html) or text
+        if not text or kind == "pagebreak":
+            continue
+        meta = element.metadata
+        blocks.append(Block(text=text, kind=kind, page=meta.page_number, depth=int(meta.category_depth or 0)))
+    return blocks
+
+
+def _table_rows(html: str) -> str:
+    """One line per table row, cells joined by `` | ``, so chunks split tables only between rows."""
+    from bs4 import BeautifulSoup
+
+    rows = []
+    for tr in BeautifulSoup(html, "html.parser").find_all("tr"):
+        cells = [" ".join(cell.get_text(" ").split()) for cell in tr.find_all(["td", "th"])]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
+
+
+def _check_pdf(path: Path) -> None:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise InputError("password-protected PDF")
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise InputError(f"corrupt PDF: {exc}") from exc
+
+
+def _partition_unstructured(kind: str, path: Path, raw: bytes) -> list[Block]:
     prepare_unstructured()
     if kind == "md":
         from unstructured.partition.md import partition_md
 
-        return partition_md
+        return _elements_to_blocks(partition_md(text=decode_text(raw)))
     if kind == "text":
         from unstructured.partition.text import partition_text
 
-        return partition_text
+        return _elements_to_blocks(partition_text(text=decode_text(raw)))
     if kind == "html":
+        from bs4 import UnicodeDammit
         from unstructured.partition.html import partition_html
 
-        return partition_html
+        html = UnicodeDammit(raw, ["utf-8"]).unicode_markup or decode_text(raw)
+        return _elements_to_blocks(partition_html(text=strip_html_chrome(html)))
     if kind == "pdf":
+        _check_pdf(path)
         from unstructured.partition.pdf import partition_pdf
 
-        return lambda filename: partition_pdf(filename=filename, strategy="fast")
+        return drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast")))
+    if raw.startswith(_OLE_MAGIC):
+        raise InputError(f"password-protected or legacy (pre-2007) {kind.upper()} file")
     if kind == "docx":
         from unstructured.partition.docx import partition_docx
 
-        return partition_docx
-    if kind == "pptx":
-        from unstructured.partition.pptx import partition_pptx
+        return drop_page_furniture(_elements_to_blocks(partition_docx(filename=str(path))))
+    from unstructured.partition.pptx import partition_pptx
 
-        return partition_pptx
-    if kind == "email":
-        from unstructured.partition.email import partition_email
-
-        return partition_email
-    raise InputError(f"unsupported format {kind!r}")
+    return _elements_to_blocks(partition_pptx(filename=str(path)))
 
 
-def partition_file(path: Path) -> list[Block]:
+def _partition_email(raw: bytes) -> list[Block]:
+    from email import policy
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    if not message.keys():
+        raise InputError("not an email message (no headers)")
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        raise InputError("email has no text body")
+    body = part.get_content()
+    if part.get_content_type() == "text/html":
+        from bs4 import BeautifulSoup
+
+        body = BeautifulSoup(strip_html_chrome(body), "html.parser").get_text("\n")
+    blocks = [Block(str(message["subject"]), "title")] if message["subject"] else []
+    people = [f"{h}: {message[h]}" for h in ("From", "To", "Cc") if message[h]]
+    if people:
+        blocks.append(Block("\n".join(people), "other"))
+    paragraphs = [p.strip() for p in strip_email_noise(body).split("\n\n")]
+    return blocks + [Block(p, "text", depth=1) for p in paragraphs if p]
+
+
+def _row_text(row: object) -> str:
+    if isinstance(row, dict):
+        return "\n".join(f"{k}: {json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v}"
+                         for k, v in row.items() if v not in (None, ""))
+    return json.dumps(row, ensure_ascii=False)
+
+
+def _partition_data(kind: str, raw: bytes) -> list[Block]:
+    text = decode_text(raw)
+    try:
+        if kind == "csv":
+            rows: list = list(csv.DictReader(io.StringIO(text, newline="")))
+        elif kind == "json":
+            data = json.loads(text)
+            rows = data if isinstance(data, list) else [data]
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except (json.JSONDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot parse {kind} file: {exc}") from exc
+    return [Block(_row_text(row), "text") for row in rows if _row_text(row).strip()]
+
+
+def partition_file(path: Path, raw: bytes | None = None) -> list[Block]:
     """Structural blocks of one file; raises InputError with the reason when it cannot be read."""
     kind = FILE_EXTENSIONS.get(path.suffix.lower())
     if kind is None:
         raise InputError(f"unsupported extension {path.suffix or '(none)'!r}")
+    raw = path.read_bytes() if raw is None else raw
+    if not raw.strip():
+        raise InputError("empty file")
     try:
-        elements = _partitioner(kind)(filename=str(path))
+        if kind == "email":
+            return _partition_email(raw)
+        if kind in {"csv", "json", "jsonl"}:
+            return _partition_data(kind, raw)
+        return _partition_unstructured(kind, path, raw)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise anything on corrupt input
         raise InputError(f"cannot parse {kind} file: {type(exc).__name__}: {exc}") from exc
-    blocks = []
-    for element in elements:
-        text = (element.text or "").strip()
-        block_kind = _KINDS.get(element.category, "other")
-        if not text or block_kind == "pagebreak":
-            continue
-        meta = element.metadata
-        blocks.append(
-            Block(text=text, kind=block_kind, page=meta.page_number, depth=int(meta.category_depth or 0))
-        )
-    return blocks

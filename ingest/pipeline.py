@@ -1,7 +1,15 @@
-"""The ingest job: manifests → documents → chunks → vectors → store, recorded in the ledger."""
+"""The ingest job: manifests → documents → chunks → vectors → store, recorded in the ledger.
+
+Crash safety (a run killed at any instant, even by SIGKILL, is repaired by the next run):
+a batch's documents are marked *pending* in the ledger before their chunks are written; chunk ids
+are deterministic, so re-writing them is idempotent; a document's ledger row (and the end of its
+pending mark) is written only after its chunks are flushed. The next run re-processes every
+pending document, and deletes the chunks of pending documents that have left the source.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -9,17 +17,19 @@ from dataclasses import dataclass
 from core.config import Settings
 from core.encoder import Encoder
 from core.entities import EntityLinker
-from core.models import Chunk, Document, StoredChunk
+from core.errors import InputError
+from core.models import Chunk, Document, SparseVector, StoredChunk
 from core.payload import chunk_payload
 from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
 from ingest.chunk import ChunkingPolicy, chunk_document
 from ingest.ledger import Ledger, LedgerEntry
 from ingest.manifest import Manifest
+from ingest.prefetch import prefetch_map
 from ingest.report import JobReport
 from ingest.sources import SourceFailure, SourceItem, iter_source_items
 
-ProgressFn = Callable[[str, int], None]  # (event "document"|"chunks", amount)
+ProgressFn = Callable[[str, int], None]  # (event "total"|"document"|"chunks", amount)
 
 
 @dataclass(frozen=True)
@@ -33,12 +43,32 @@ class IngestContext:
     linker: EntityLinker | None = None
 
 
-@dataclass
-class _Pending:
+@dataclass(frozen=True)
+class _Prepared:
     item: SourceItem
     document: Document
     chunks: list[Chunk]
+    sparse: list[SparseVector]
     existed: bool
+
+
+@dataclass(frozen=True)
+class _Job:
+    ctx: IngestContext
+    policy: ChunkingPolicy
+    version: str
+    report: JobReport
+    progress: ProgressFn
+    full: bool
+
+
+def processing_version(encoder: Encoder, policy: ChunkingPolicy) -> str:
+    """What besides the input decides the vectors: a change re-embeds every document."""
+    return f"{encoder.name}|{encoder.dimension}|{policy.max_tokens}|{policy.overlap_tokens}|{policy.merge_below_tokens}"
+
+
+def _stored_fingerprint(item: SourceItem, version: str) -> str:
+    return hashlib.sha256(f"{item.fingerprint}\x1f{version}".encode()).hexdigest()[:40]
 
 
 def ingest_manifests(
@@ -50,9 +80,12 @@ def ingest_manifests(
     report = JobReport()
     ctx.store.ensure_collection(ctx.encoder.dimension)
     policy = ChunkingPolicy(ctx.settings.chunk_max_tokens, ctx.settings.chunk_overlap_tokens)
-    for manifest in manifests:
+    job = _Job(ctx, policy, processing_version(ctx.encoder, policy), report, progress or (lambda *_: None), full)
+    listed = [(m, list(iter_source_items(m, max_file_bytes=ctx.settings.max_file_bytes))) for m in manifests]
+    job.progress("total", sum(len(items) for _, items in listed))
+    for manifest, items in listed:
         report.sources.append(manifest.source)
-        _sync_source(manifest, ctx, policy, report, full=full, progress=progress or (lambda *_: None))
+        _sync_source(manifest, items, job)
     ctx.store.flush()
     if report.added or report.updated:
         ctx.store.optimize()
@@ -60,87 +93,116 @@ def ingest_manifests(
     return report
 
 
-def _sync_source(
-    manifest: Manifest, ctx: IngestContext, policy: ChunkingPolicy, report: JobReport, *,
-    full: bool, progress: ProgressFn,
-) -> None:
-    known = ctx.ledger.for_source(manifest.source)
+def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], job: _Job) -> None:
+    ledger, report = job.ctx.ledger, job.report
+    known = ledger.for_source(manifest.source)
+    pending = ledger.pending(manifest.source)
     seen: set[str] = set()
     unidentified_failures = False
-    batch: list[_Pending] = []
-    batch_chunks = 0
-    for item in iter_source_items(manifest):
+    todo: list[tuple[SourceItem, bool]] = []
+    for item in items:
         if isinstance(item, SourceFailure):
             report.fail(manifest.source, item.label, item.reason)
-            unidentified_failures = True
-            progress("document", 1)
+            unidentified_failures |= item.doc_id is None
+            seen.update([item.doc_id] if item.doc_id else [])  # a failed known file keeps its chunks
+            job.progress("document", 1)
             continue
         if item.doc_id in seen:
             report.fail(manifest.source, item.label, f"duplicate document id {item.doc_id!r}")
+            job.progress("document", 1)
             continue
         seen.add(item.doc_id)
         entry = known.get(item.doc_id)
-        if entry and entry.fingerprint == item.fingerprint and not full:
+        fresh = entry and entry.fingerprint == _stored_fingerprint(item, job.version)
+        if fresh and not job.full and item.doc_id not in pending:
             report.unchanged += 1
             report.invisible += int(entry.invisible)
-            progress("document", 1)
+            job.progress("document", 1)
             continue
-        try:
-            document = item.load()
-            chunks = chunk_document(document, ctx.encoder, policy)
-        except Exception as exc:  # noqa: BLE001 - one bad input never stops the job
-            report.fail(manifest.source, item.label, str(exc) or type(exc).__name__)
-            progress("document", 1)
-            continue
-        batch.append(_Pending(item, document, chunks, existed=entry is not None))
-        batch_chunks += len(chunks)
-        if batch_chunks >= ctx.settings.embed_batch_size * 8:
-            _write_batch(batch, ctx, report, progress)
-            batch, batch_chunks = [], 0
-    _write_batch(batch, ctx, report, progress)
-    gone = [doc_id for doc_id in known if doc_id not in seen]
-    if gone and unidentified_failures:
-        report.warnings.append(
-            f"{manifest.source}: {len(gone)} document(s) not seen but kept, because some rows "
-            "could not be read; fix them and re-run to delete"
+        todo.append((item, entry is not None))
+    _process(todo, job)
+    _delete_gone(manifest.source, [d for d in {*known, *pending} if d not in seen], job,
+                 keep_all=unidentified_failures)
+
+
+def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> None:
+    known = job.ctx.ledger.for_source(source)
+    if gone and keep_all:
+        job.report.warnings.append(
+            f"{source}: {len(gone)} document(s) not seen but kept, because some rows could not be read; "
+            "fix them and re-run to delete"
         )
         return
-    for doc_id in gone:
-        ctx.store.delete_document(doc_id)
-        ctx.ledger.forget(doc_id)
-        report.deleted += 1
+    for doc_id in sorted(gone):
+        job.ctx.store.delete_document(doc_id)
+        job.ctx.store.flush()
+        job.ctx.ledger.forget(doc_id)
+        job.report.deleted += int(doc_id in known)
 
 
-def _write_batch(batch: list[_Pending], ctx: IngestContext, report: JobReport, progress: ProgressFn) -> None:
+def _prepare(todo: tuple[SourceItem, bool], ctx: IngestContext, policy: ChunkingPolicy) -> _Prepared:
+    item, existed = todo
+    document = item.load()
+    if not document.text.strip():
+        raise InputError("no text left after cleaning")
+    chunks = chunk_document(document, ctx.encoder, policy)
+    sparse = [sparse_document_vector(c.embed_text) for c in chunks]
+    return _Prepared(item, document, chunks, sparse, existed)
+
+
+def _process(todo: list[tuple[SourceItem, bool]], job: _Job) -> None:
+    batch: list[_Prepared] = []
+    batch_chunks = 0
+    limit = job.ctx.settings.embed_batch_size * 8
+    for outcome in prefetch_map(lambda t: _prepare(t, job.ctx, job.policy), todo, ahead=32):
+        if outcome.error is not None:
+            item = outcome.item[0]
+            job.report.fail(item.doc_id.split(":", 1)[0], item.label, _reason(outcome.error))
+            job.progress("document", 1)
+            continue
+        batch.append(outcome.result)
+        batch_chunks += len(outcome.result.chunks)
+        if batch_chunks >= limit:
+            _write_batch(batch, job)
+            batch, batch_chunks = [], 0
+    _write_batch(batch, job)
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, InputError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _write_batch(batch: list[_Prepared], job: _Job) -> None:
     if not batch:
         return
-    texts = [c.embed_text for p in batch for c in p.chunks]
-    dense = ctx.encoder.encode_passages(texts)
+    ctx = job.ctx
+    ctx.ledger.mark_pending([(p.document.doc_id, p.document.source) for p in batch])
+    dense = ctx.encoder.encode_passages([c.embed_text for p in batch for c in p.chunks])
     row = 0
-    for pending in batch:
-        stored = []
-        entity_ids = ctx.linker.link_document(pending.document) if ctx.linker else ()
-        for chunk in pending.chunks:
-            payload = chunk_payload(pending.document, chunk, chunk_count=len(pending.chunks), entity_ids=entity_ids)
-            stored.append(
-                StoredChunk(chunk.chunk_id, tuple(dense[row].tolist()), sparse_document_vector(chunk.embed_text), payload)
-            )
-            row += 1
-        ids = tuple(c.chunk_id for c in pending.chunks)
+    for prepared in batch:
+        doc, chunks = prepared.document, prepared.chunks
+        entity_ids = ctx.linker.link_document(doc) if ctx.linker else ()
+        stored = [
+            StoredChunk(chunk.chunk_id, tuple(dense[row + i].tolist()), prepared.sparse[i],
+                        chunk_payload(doc, chunk, chunk_count=len(chunks), entity_ids=entity_ids))
+            for i, chunk in enumerate(chunks)
+        ]
+        row += len(chunks)
         ctx.store.upsert(stored)
-        ctx.store.delete_document(pending.document.doc_id, keep=ids)
-        progress("chunks", len(stored))
+        ctx.store.delete_document(doc.doc_id, keep=[c.chunk_id for c in chunks])
+        job.progress("chunks", len(stored))
     ctx.store.flush()  # durable before the ledger says so
-    for pending in batch:
-        doc = pending.document
-        invisible = not doc.acl
-        ctx.ledger.record(
-            LedgerEntry(doc.doc_id, doc.source, pending.item.fingerprint, tuple(c.chunk_id for c in pending.chunks), invisible)
-        )
-        report.chunks += len(pending.chunks)
-        report.invisible += int(invisible)
-        if pending.existed:
-            report.updated += 1
-        else:
-            report.added += 1
-        progress("document", 1)
+    entries = [
+        LedgerEntry(p.document.doc_id, p.document.source, _stored_fingerprint(p.item, job.version),
+                    tuple(c.chunk_id for c in p.chunks), not p.document.acl)
+        for p in batch
+    ]
+    ctx.ledger.record_many(entries)
+    for prepared, entry in zip(batch, entries):
+        job.report.chunks += len(prepared.chunks)
+        job.report.invisible += int(entry.invisible)
+        job.report.updated += int(prepared.existed)
+        job.report.added += int(not prepared.existed)
+        job.progress("document", 1)

@@ -43,6 +43,7 @@ class SourceFailure:
 
     label: str
     reason: str
+    doc_id: str | None = None  # known for files (their chunks are kept); unknown for unreadable rows
 
 
 def _glob_match(relpath: str, pattern: str) -> bool:
@@ -95,15 +96,17 @@ def assemble_document(
     )
 
 
-def iter_source_items(manifest: Manifest) -> Iterator[SourceItem | SourceFailure]:
+def iter_source_items(
+    manifest: Manifest, *, max_file_bytes: int = 50 * 1024 * 1024
+) -> Iterator[SourceItem | SourceFailure]:
     """Every document the manifest describes, in a stable order."""
     if manifest.kind == "files":
-        yield from _file_items(manifest)
+        yield from _file_items(manifest, max_file_bytes)
     else:
         yield from _record_items(manifest, manifest.root)
 
 
-def _file_items(manifest: Manifest) -> Iterator[SourceItem | SourceFailure]:
+def _file_items(manifest: Manifest, max_bytes: int) -> Iterator[SourceItem | SourceFailure]:
     root = manifest.root
     paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     for path in paths:
@@ -112,27 +115,30 @@ def _file_items(manifest: Manifest) -> Iterator[SourceItem | SourceFailure]:
             continue
         if any(_glob_match(relpath, g) for g in manifest.exclude) or relpath.startswith("."):
             continue
-        yield _file_item(manifest, path, relpath)
+        yield _file_item(manifest, path, relpath, max_bytes)
 
 
-def _file_item(manifest: Manifest, path: Path, relpath: str) -> SourceItem | SourceFailure:
+def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> SourceItem | SourceFailure:
+    doc_id = f"{manifest.source}:{relpath}"
+    if path.suffix.lower() not in FILE_EXTENSIONS:
+        return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id)
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id)
         raw = path.read_bytes()
     except OSError as exc:
-        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}")
+        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id)
     roles = _roles_for_file(manifest, relpath)
     acl = acl_tokens_for_roles(roles, public=manifest.acl.public)
-    doc_id = f"{manifest.source}:{relpath}"
     uri = manifest.uri_template.format(relpath=relpath) if manifest.uri_template else None
     updated = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", "file-v1")
+    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", "file-v2")
 
     def load() -> Document:
-        if not raw.strip():
-            raise InputError("empty file")
-        blocks = partition_file(path)
+        blocks = partition_file(path)  # re-read: listing a big tree must not hold every file in memory
         if not blocks:
-            raise InputError("no text could be extracted")
+            raise InputError("no text could be extracted (scanned or image-only? OCR is not enabled)")
         first_title = next((b.text for b in blocks if b.kind == "title"), None)
         title = clean_text(first_title or path.stem.replace("_", " ").replace("-", " "))
         return assemble_document(
@@ -149,7 +155,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
     try:
         if suffix == ".csv":
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                for number, row in enumerate(csv.DictReader(handle), start=2):
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    number = reader.line_num  # the row's (last) line in the file, as an editor shows it
                     if None in row:
                         yield number, None, "more values than header columns"
                     else:
@@ -173,7 +181,9 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
                         continue
                     yield (number, row, None) if isinstance(row, dict) else (number, None, "not an object")
     except UnicodeDecodeError as exc:
-        yield 0, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        yield 0, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); later rows were not read"
+    except csv.Error as exc:
+        yield 0, None, f"malformed CSV: {exc}; later rows were not read"
     except json.JSONDecodeError as exc:
         yield 0, None, f"invalid JSON: {exc.msg} (line {exc.lineno})"
 
@@ -183,6 +193,10 @@ def _record_items(manifest: Manifest, path: Path) -> Iterator[SourceItem | Sourc
         p for p in path.rglob("*") if p.suffix.lower() in RECORD_EXTENSIONS
     )
     for file in files:
+        if file.suffix.lower() not in RECORD_EXTENSIONS:
+            yield SourceFailure(file.name, f"unsupported records format {file.suffix or '(none)'!r}: "
+                                           "use .csv, .json (array), .jsonl")
+            continue
         for number, row, error in read_rows(file):
             label = f"{file.name}:row {number}"
             if error:
@@ -217,7 +231,7 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
     if manifest.updated_field and row.get(manifest.updated_field):
         try:
             updated = dateparser.parse(str(row[manifest.updated_field]))
-        except (ValueError, OverflowError) as exc:
+        except (ValueError, OverflowError, TypeError) as exc:
             raise InputError(f"field {manifest.updated_field!r}: bad date {row[manifest.updated_field]!r}") from exc
     mentions = tuple(
         (etype, name) for etype, fields in manifest.entity_fields.items()
@@ -230,8 +244,8 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
         except (KeyError, IndexError, ValueError) as exc:
             raise InputError(f"uri_template needs field {exc}") from exc
     doc_id = f"{manifest.source}:{native}"
-    canonical = json.dumps(row, sort_keys=True, default=str)
-    fingerprint = _fingerprint(canonical, "|".join(acl), title, "record-v1")
+    derived = [title, text_parts, acl, uri, updated.isoformat() if updated else None, mentions]
+    fingerprint = _fingerprint(json.dumps(derived, default=str), "record-v2")
 
     def load() -> Document:
         if not text_parts:
