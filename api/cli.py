@@ -99,12 +99,22 @@ def serve(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
 ) -> None:
-    """Serve the HTTP API with uvicorn (model and store load once at startup)."""
+    """Serve the HTTP API with uvicorn (model and store load once at startup).
+
+    Writes ``data_dir/server.json`` and a local key so ``stitch query`` can forward to it.
+    """
     import uvicorn
 
     from api.app import create_app
+    from api.serving import announce, withdraw
 
-    uvicorn.run(create_app(_settings()), host=host, port=port, log_level="info")
+    settings = _settings()
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    app = create_app(settings, on_ready=lambda: announce(settings, url), on_stop=lambda: withdraw(settings))
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    except StitchError as exc:
+        _fail(str(exc), 2)
 
 
 @app.command()

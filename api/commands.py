@@ -58,10 +58,24 @@ def format_report(report: JobReport) -> str:
 def run_query(
     settings: Settings, text: str, *, roles: list[str], user: str, top_k: int, max_tokens: int, sources: list[str]
 ) -> dict:
-    """The context pack for a principal, as the HTTP API would return it."""
-    services = Services(settings)
+    """The context pack for a principal, as the HTTP API would return it.
+
+    While ``stitch serve`` holds the embedded store, the request goes to that server instead.
+    """
+    from api.serving import forward_context, running_server
+    from core.errors import StoreError
+
     request = ContextRequest(text, Principal(user, tuple(roles)), top_k, max_tokens, SearchFilters(tuple(sources)))
-    return context_pack_json(services.retriever.context(request))
+    services = Services(settings)
+    try:
+        services.store  # noqa: B018 - fails fast (before loading the model) when a server holds the store
+        return context_pack_json(services.retriever.context(request))
+    except StoreError:
+        if running_server(settings) is None:
+            raise
+    body = {"query": text, "principal": {"id": user, "roles": list(roles)}, "top_k": top_k,
+            "max_tokens": max_tokens, "filters": {"sources": list(sources)}}
+    return forward_context(settings, body)
 
 
 def format_context(data: dict) -> str:
@@ -92,6 +106,6 @@ def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) ->
         "-H 'Content-Type: application/json' "
         "-d '{\"query\": \"How do refunds work for enterprise customers?\", "
         "\"principal\": {\"id\": \"alice\", \"roles\": [\"sales\"]}, \"max_tokens\": 800}'\n\n"
-        "In another terminal (stop the server first: the embedded store is single-process):\n"
+        "In another terminal (queries are forwarded to this server while it holds the store):\n"
         "  .venv/bin/stitch query \"How do refunds work?\" --role sales\n"
     )

@@ -1,0 +1,81 @@
+"""``stitch serve`` announces itself so other commands can reach it: the embedded store is locked by
+the serving process, so ``stitch query`` forwards to the server (``data_dir/server.json`` + a local
+context-scoped key in a 0600 file)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from api.keys import KeyStore
+from core.config import Settings
+from core.errors import StitchError, StoreError
+
+LOCAL_KEY_NAME = "local-cli"
+
+
+def _server_file(settings: Settings) -> Path:
+    return settings.data_dir / "server.json"
+
+
+def _key_file(settings: Settings) -> Path:
+    return settings.data_dir / "local_api_key"
+
+
+def announce(settings: Settings, url: str) -> None:
+    """Write server.json and a fresh local key (older local keys are revoked)."""
+    keys = KeyStore(settings.keys_path)
+    for key in keys.list():
+        if key.name == LOCAL_KEY_NAME:
+            keys.revoke(key.key_id)
+    plaintext = keys.create(scopes=("context",), roles=("*",), name=LOCAL_KEY_NAME)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = _key_file(settings)
+    key_file.unlink(missing_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(plaintext)
+    _server_file(settings).write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+
+
+def withdraw(settings: Settings) -> None:
+    """Remove server.json and revoke the local key (on shutdown)."""
+    _server_file(settings).unlink(missing_ok=True)
+    _key_file(settings).unlink(missing_ok=True)
+    keys = KeyStore(settings.keys_path)
+    for key in keys.list():
+        if key.name == LOCAL_KEY_NAME:
+            keys.revoke(key.key_id)
+
+
+def running_server(settings: Settings) -> tuple[str, str] | None:
+    """(url, local key) of a live ``stitch serve`` on this data dir, if any."""
+    try:
+        info = json.loads(_server_file(settings).read_text(encoding="utf-8"))
+        key = _key_file(settings).read_text(encoding="utf-8").strip()
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(info["url"]), key
+
+
+def forward_context(settings: Settings, body: dict) -> dict:
+    """POST /v1/context to the running server; raises StoreError if none runs."""
+    import httpx
+
+    server = running_server(settings)
+    if server is None:
+        raise StoreError(f"the embedded store at {settings.qdrant_path} is locked and no `stitch serve` answers")
+    url, key = server
+    try:
+        response = httpx.post(f"{url}/v1/context", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+    except httpx.HTTPError as exc:
+        raise StoreError(f"the running server at {url} did not answer: {exc}") from exc
+    if response.status_code != 200:
+        try:
+            message = response.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:500]
+        raise StitchError(f"server at {url} answered {response.status_code}: {message}")
+    return response.json()
