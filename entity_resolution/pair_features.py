@@ -116,7 +116,11 @@ def train_matcher(features: np.ndarray, labels: np.ndarray, *, seed: int = 0):  
     """Gradient boosting on pair features (handles missing values natively)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(max_iter=400, learning_rate=0.05, max_leaf_nodes=31, l2_regularization=1.0, random_state=seed)
+    leaf = min(20, max(2, len(labels) // 10))  # tiny labelled sets still get splits
+    model = HistGradientBoostingClassifier(
+        max_iter=400, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=leaf, l2_regularization=1.0,
+        random_state=seed,
+    )
     return model.fit(features, labels)
 
 
