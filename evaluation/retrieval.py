@@ -157,12 +157,13 @@ def _plan_json(plan: SearchPlan) -> dict:
 
 
 def run_retrieval_eval(
-    directory: Path, *, data_dir: Path | None = None, split: str = "test", plan: SearchPlan | None = None
+    directory: Path, *, data_dir: Path | None = None, split: str = "test", plan: SearchPlan | None = None,
+    settings: Settings | None = None,
 ) -> dict:
     """Ingest into a scratch data dir (kept and reused when ``data_dir`` is given) and evaluate ``split``."""
     beir = load_beir(Path(directory))
     scratch = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="stitch-eval-"))
-    settings = eval_settings(scratch)
+    settings = eval_settings(scratch, settings)
     services = None
     try:
         services, seconds, report = build_index(beir.directory, settings)
