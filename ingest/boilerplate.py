@@ -56,9 +56,16 @@ def strip_email_noise(body: str) -> str:
     return "\n".join(kept).strip()
 
 
+_PAGE_WORD = re.compile(r"\b(page|pg|p\.|seite|slide)\b", re.IGNORECASE)
+
+
 def _furniture_key(text: str) -> str:
-    # Page numbers and dates vary from page to page; the furniture around them does not.
-    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
+    normalised = " ".join(text.lower().split())
+    # Page numbers vary from page to page and the line around them does not ("Page 3 of 9");
+    # only such lines are compared with their digits masked, so numbered body text is never furniture.
+    if len(normalised) <= 60 and (_PAGE_WORD.search(normalised) or len(normalised.split()) <= 3):
+        return re.sub(r"\d+", "#", normalised)
+    return normalised
 
 
 def drop_page_furniture(blocks: Sequence[B], *, min_pages: int = 3, share: float = 0.6) -> list[B]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,7 +41,7 @@ class ChunkingPolicy:
 
 def content_hash(text: str) -> str:
     """Hash of normalised text: equal for the same content arriving from two systems."""
-    normalised = " ".join(text.lower().split())
+    normalised = " ".join(unicodedata.normalize("NFKC", text).casefold().split())
     return hashlib.sha256(normalised.encode("utf-8")).hexdigest()[:32]
 
 
