@@ -12,9 +12,9 @@ def _fmt(value: object) -> str:
 
 
 def _retrieval_rows(result: dict) -> list[str]:
-    rows = ["| mode | Recall@10 | nDCG@10 | search p50 ms | search p95 ms |", "|---|---|---|---|---|"]
+    rows = ["| mode | Recall@3 | Recall@10 | nDCG@10 | search p50 ms | search p95 ms |", "|---|---|---|---|---|---|"]
     for mode, m in result["retrieval"]["modes"].items():
-        rows.append(f"| {mode} | {_fmt(m['recall@10'])} | {_fmt(m['ndcg@10'])} | "
+        rows.append(f"| {mode} | {_fmt(m['recall@3'])} | {_fmt(m['recall@10'])} | {_fmt(m['ndcg@10'])} | "
                     f"{_fmt(m['latency_ms']['p50'])} | {_fmt(m['latency_ms']['p95'])} |")
     return rows
 
@@ -84,14 +84,15 @@ def _plot(result: dict, path: Path) -> None:
     modes = result["retrieval"]["modes"]
     names = list(modes)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    width = 0.38
-    xs = range(len(names))
-    left.bar([x - width / 2 for x in xs], [modes[n]["recall@10"] for n in names], width, label="Recall@10")
-    left.bar([x + width / 2 for x in xs], [modes[n]["ndcg@10"] for n in names], width, label="nDCG@10")
-    left.set_xticks(list(xs), names)
-    left.set_ylim(0, 1)
+    width = 0.27
+    xs = list(range(len(names)))
+    for offset, metric in ((-width, "recall@3"), (0.0, "recall@10"), (width, "ndcg@10")):
+        left.bar([x + offset for x in xs], [modes[n][metric] for n in names], width, label=metric)
+    left.set_xticks(xs, names)
+    left.set_ylim(0, 1.2)
+    left.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     left.set_title("Quality per search mode (fixture gold queries)")
-    left.legend(loc="lower right")
+    left.legend(loc="upper center", ncol=3, fontsize=8)
     series = [modes[n]["latencies_ms"] for n in names] + [result["stitching"]["context_latencies_ms"]]
     right.boxplot(series, showfliers=True)
     right.set_xticks(range(1, len(series) + 1), [f"search\n{n}" for n in names] + ["context\n(primary)"])

@@ -190,6 +190,7 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
         relevant = {d: 1 for d in q.relevant}
         per_query.append({
             "id": q.id, "roles": q.role_label, "top10": ranking[:10],
+            "recall@3": recall_at(ranking, relevant, 3) if relevant else None,
             "recall@10": recall_at(ranking, relevant, 10) if relevant else None,
             "ndcg@10": ndcg_at(ranking, relevant, 10) if relevant else None,
         })
@@ -198,6 +199,7 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
     for p in scored:
         by_role[p["roles"]].append(p)
     return {
+        "recall@3": _mean([p["recall@3"] for p in scored]),
         "recall@10": _mean([p["recall@10"] for p in scored]),
         "ndcg@10": _mean([p["ndcg@10"] for p in scored]),
         "per_role": {
@@ -284,8 +286,13 @@ def evaluate_entities(gold_csv: Path) -> dict:
             "tp": tp, "fp": fp, "fn": fn}
 
 
-def run_all(out: Path, *, fixtures: Path = FIXTURES, encoder: object | None = None) -> dict:
-    """Ingest every ``fixtures/manifests/*.yaml`` into a scratch data dir, evaluate, write reports to ``out``."""
+def run_all(
+    out: Path, *, fixtures: Path = FIXTURES, modes: tuple[str, ...] = MODES, encoder: object | None = None,
+) -> dict:
+    """Ingest every ``fixtures/manifests/*.yaml`` into a scratch data dir, evaluate, write reports to ``out``.
+
+    ``modes`` are the search configurations compared (``SearchPlan.mode``); context packs, stitching
+    and canary probes always use the configured plan."""
     started = time.perf_counter()
     manifests = [load_manifest(p) for p in sorted((fixtures / "manifests").glob("*.yaml"))]
     queries = load_queries(fixtures / "gold" / "queries.jsonl")
@@ -295,18 +302,24 @@ def run_all(out: Path, *, fixtures: Path = FIXTURES, encoder: object | None = No
     if encoder is not None:  # tests reuse their session-wide model
         services.__dict__["encoder"] = encoder
     try:
+        phases = {"setup": time.perf_counter() - started}
         job = ingest_manifests(manifests, services.ingest_context())
+        phases["ingest"] = job.seconds
         base = services.retriever
-        modes = {}
-        for mode in MODES:
+        results = {}
+        for mode in modes:
+            t0 = time.perf_counter()
             retriever = base if mode == base.plan.mode else replace(base, plan=replace(base.plan, mode=mode))
-            modes[mode] = _evaluate_mode(retriever, queries, oracle, owners)
+            results[mode] = _evaluate_mode(retriever, queries, oracle, owners)
+            phases[f"search_{mode}"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         stitching, access = _context_checks(base, queries, oracle, owners, fixtures)
+        phases["context_and_probes"] = time.perf_counter() - t0
     finally:
         services.store.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    access["leaks"] += sum(len(m["leaks"]) for m in modes.values())
-    access["leak_details"] += [f"search/{name}:{x}" for name, m in modes.items() for x in m["leaks"]]
+    access["leaks"] += sum(len(m["leaks"]) for m in results.values())
+    access["leak_details"] += [f"search/{name}:{x}" for name, m in results.items() for x in m["leaks"]]
     primary = base.plan.mode
     result = {
         "corpus": {"manifests": [m.source for m in manifests], "documents": job.added + job.updated + job.unchanged,
@@ -314,11 +327,12 @@ def run_all(out: Path, *, fixtures: Path = FIXTURES, encoder: object | None = No
                    "ingest_seconds": job.seconds},
         "queries": {"total": len(queries), "scored": sum(1 for q in queries if q.relevant),
                     "hidden_best_answer": sum(1 for q in queries if q.hidden_best)},
-        "retrieval": {"primary_mode": primary, "modes": modes},
+        "retrieval": {"primary_mode": primary, "modes": results},
         "stitching": stitching,
         "access_control": access,
         "entity_resolution": evaluate_entities(fixtures / "gold" / "entities.csv"),
         "seconds": round(time.perf_counter() - started, 2),
+        "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
     }
     result["files"] = write_reports(result, Path(out))
     return result
