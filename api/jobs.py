@@ -85,7 +85,9 @@ class JobRunner:
         self._pending = 0
 
     def start(self) -> None:
-        """Mark jobs a previous process left unfinished, then start the worker."""
+        """Mark jobs a previous process left unfinished, then start the worker (once)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._dir.mkdir(parents=True, exist_ok=True)
         for path in self._dir.glob("job_*.json"):
             job = JobState(**json.loads(path.read_text(encoding="utf-8")))
@@ -98,9 +100,10 @@ class JobRunner:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the worker to finish after the current job."""
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
+        self._thread = None
 
     def submit(self, manifests: list[Manifest], *, full: bool, key_id: str | None) -> JobState:
         """Queue a job; returns its state (``queued``)."""
