@@ -229,6 +229,13 @@ def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPo
     return _make_chunks(document, spans, sections)
 
 
+def _content_text(text: str, sections: tuple[Section, ...], start: int, end: int) -> str:
+    """The chunk's text without headings: the same paragraph under two titles is the same content."""
+    parts = [text[max(s.start, start) : min(s.end, end)] for s in sections
+             if s.kind != "title" and s.start < end and s.end > start]
+    return "\n".join(parts)
+
+
 def _make_chunks(
     document: Document, spans: list[tuple[int, int, tuple[str, ...], str]], sections: tuple[Section, ...]
 ) -> list[Chunk]:
@@ -236,7 +243,7 @@ def _make_chunks(
     for index, (start, end, path, header) in enumerate(spans):
         body = document.text[start:end]
         pages = sorted({s.page for s in sections if s.page is not None and s.start < end and s.end > start})
-        digest = content_hash(body)
+        digest = content_hash(_content_text(document.text, sections, start, end) or body)
         chunks.append(
             Chunk(
                 chunk_id=chunk_point_id(document.doc_id, index, digest),

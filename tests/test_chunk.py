@@ -57,3 +57,31 @@ def test_pages_follow_the_sections_a_chunk_covers(encoder):
     doc = Document("f:1", "f", "T", text, sections=(Section(0, 14, "text", 1), Section(16, 30, "text", 2)))
     chunks = chunk_document(doc, encoder, ChunkingPolicy())
     assert chunks[0].pages == (1, 2)
+
+
+def test_small_sections_merge_with_their_siblings_within_the_window(encoder):
+    blocks = [Block("Guide", "title")]
+    for name in ("Refunds", "Renewals", "Escalations"):
+        blocks += [Block(name, "title", depth=1), Block(f"{name} are handled by the account team.", "text", depth=1)]
+    doc = _doc(blocks)
+    merged = chunk_document(doc, encoder, ChunkingPolicy())
+    assert len(merged) == 1 and "Escalations are handled" in merged[0].text
+    assert merged[0].section_path == ("Guide",)
+    separate = chunk_document(doc, encoder, ChunkingPolicy(merge_below_tokens=0))
+    assert len(separate) == 3  # without merging every section became its own tiny chunk
+
+
+def test_a_long_title_never_pushes_a_chunk_past_the_window(encoder):
+    doc = assemble_document([Block("word " * 400, "text")], doc_id="x:1", source="x", title="Title " * 300,
+                            uri=None, acl=(), updated_at=None)
+    chunks = chunk_document(doc, encoder, ChunkingPolicy())
+    assert max(encoder.count_tokens([c.embed_text for c in chunks])) <= encoder.max_tokens
+    assert "".join(c.text for c in chunks).count("word") >= 400
+
+
+def test_tables_split_between_rows(encoder):
+    rows = "\n".join(f"Plan {i} | {i * 10} EUR | {i} seats" for i in range(60))
+    doc = _doc([Block(rows, "table")])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=64, overlap_tokens=0))
+    assert len(chunks) > 2
+    assert all(c.text.startswith("Plan ") and c.text.endswith("seats") for c in chunks)
