@@ -118,7 +118,7 @@ def train_matcher(features: np.ndarray, labels: np.ndarray, *, seed: int = 0):  
 
     leaf = min(20, max(2, len(labels) // 10))  # tiny labelled sets still get splits
     model = HistGradientBoostingClassifier(
-        max_iter=400, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=leaf, l2_regularization=1.0,
+        max_iter=400 if len(labels) >= 1000 else 50, learning_rate=0.05, max_leaf_nodes=31, min_samples_leaf=leaf, l2_regularization=1.0,
         random_state=seed,
     )
     return model.fit(features, labels)

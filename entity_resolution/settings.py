@@ -58,7 +58,7 @@ class ResolutionSettings:
     comparisons: tuple[Comparison, ...] = DEFAULT_COMPARISONS
     match_weight: float = 5.0  # total log2 weight at which two mentions are linked
     cluster_min_weight: float = 0.0  # every pair inside a cluster must reach this (anti-chaining)
-    max_block_size: int = 500  # blocks larger than this are too common to discriminate
+    max_block_size: int = 200  # blocks larger than this are too common to discriminate
     gazetteer_fuzzy_cutoff: float = 92.0
     gazetteer_min_chars: int = 4
     entity_types: tuple[str, ...] = ("organization", "person", "product")
