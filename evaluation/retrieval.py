@@ -116,14 +116,25 @@ def run_queries(retriever: Retriever, queries: Mapping[str, str]) -> tuple[dict[
     return run, latencies
 
 
-def context_latencies(retriever: Retriever, queries: list[str]) -> list[float]:
-    """Latency (ms) of full context packs (search, stitch, dedupe, pack) through ``Retriever.context``."""
-    out = []
-    for text in queries:
+def context_packs(
+    retriever: Retriever, queries: Mapping[str, str], qrels: Qrels
+) -> tuple[list[float], dict[str, float]]:
+    """Latency (ms) of full context packs (search, stitch, dedupe, pack) through ``Retriever.context``,
+    and how much of the judged-relevant material the packs carry."""
+    latencies, recalls, tokens, passages = [], [], [], []
+    for qid, text in queries.items():
         started = time.perf_counter()
-        retriever.context(ContextRequest(text, _PRINCIPAL, top_k=8, max_tokens=2000))
-        out.append((time.perf_counter() - started) * 1000)
-    return out
+        pack = retriever.context(ContextRequest(text, _PRINCIPAL, top_k=8, max_tokens=2000))
+        latencies.append((time.perf_counter() - started) * 1000)
+        shown = {p.doc_id.split(":", 1)[-1] for p in pack.passages}
+        wanted = {d for d, g in qrels.get(qid, {}).items() if g > 0}
+        recalls.append(len(shown & wanted) / len(wanted) if wanted else 0.0)
+        tokens.append(pack.tokens)
+        passages.append(len(pack.passages))
+    n = max(1, len(queries))
+    quality = {"doc_recall": round(sum(recalls) / n, 4), "mean_tokens": round(sum(tokens) / n, 1),
+               "mean_passages": round(sum(passages) / n, 2)}
+    return latencies, quality
 
 
 def _latency(values: list[float]) -> dict[str, float]:
@@ -142,12 +153,14 @@ def evaluate_split(
     queries = {q: beir.queries[q] for q in qrels if q in beir.queries}
     retriever.search(ContextRequest("warm up", _PRINCIPAL), limit=10)
     run, latencies = run_queries(retriever, queries)
-    ctx = context_latencies(retriever, list(queries.values())[:CONTEXT_SAMPLE])
+    sample = dict(list(queries.items())[:CONTEXT_SAMPLE])
+    ctx, pack_quality = context_packs(retriever, sample, qrels)
     return {
         "split": split,
         "queries": len(queries),
         "metrics": evaluate_run(qrels, run),
         "latency_ms": {"search": _latency(latencies), "context": _latency(ctx)},
+        "context_pack": dict(pack_quality, queries=len(sample), top_k=8, max_tokens=2000),
         "plan": _plan_json(retriever.plan),
     }
 
@@ -197,6 +210,7 @@ def format_retrieval_table(result: dict) -> str:
         f"  MAP@100    {m['map']:.4f}",
         f"  search  p50 {lat['search']['p50']:.1f} ms  p95 {lat['search']['p95']:.1f} ms",
         f"  context p50 {lat['context']['p50']:.1f} ms  p95 {lat['context']['p95']:.1f} ms",
+        f"  context pack (top_k 8, 2000 tokens): relevant-doc recall {result['context_pack']['doc_recall']:.4f}",
         f"  index build {result.get('index_build_seconds', 0):.1f} s  chunks {result.get('corpus', {}).get('chunks', '?')}",
     ]
     return "\n".join(rows)

@@ -56,6 +56,7 @@ def test_eval_ingests_a_beir_set_and_ranks_the_right_documents(tmp_path, encoder
     assert result["corpus"]["documents"] == len(CORPUS) and result["corpus"]["failed"] == 0
     assert result["metrics"]["ndcg@10"] == 1.0 and result["metrics"]["recall@100"] == 1.0
     assert result["latency_ms"]["search"]["p95"] >= result["latency_ms"]["search"]["p50"] > 0
+    assert result["context_pack"]["doc_recall"] == 1.0 and 0 < result["context_pack"]["mean_tokens"] <= 2000
     assert "nDCG@10" in format_retrieval_table(result)
     json.dumps(result)
     again = run_retrieval_eval(tmp_path / "tiny", data_dir=tmp_path / "scratch", settings=Settings(data_dir=tmp_path),
