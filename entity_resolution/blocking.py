@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from entity_resolution.normalize import STOPWORDS, acronym
 from entity_resolution.records import Node
 
@@ -56,21 +58,32 @@ class BlockingReport:
 
 def candidate_pairs(nodes: list[Node], names: Iterable[str], *, max_block_size: int) -> tuple[list[tuple[int, int]], BlockingReport]:
     """Unique index pairs ``(i, j)``, i < j, sharing at least one key; blocks above ``max_block_size`` are skipped."""
+    left, right, report = candidate_pair_arrays(nodes, names, max_block_size=max_block_size)
+    return list(zip(left.tolist(), right.tolist())), report
+
+
+def candidate_pair_arrays(
+    nodes: list[Node], names: Iterable[str], *, max_block_size: int
+) -> tuple[np.ndarray, np.ndarray, BlockingReport]:
+    """The same pairs as two aligned index arrays (no Python tuples: for millions of records)."""
     names = tuple(names)
     blocks: dict[str, list[int]] = defaultdict(list)
     for index, node in enumerate(nodes):
         for block in block_keys(node.type, node.key, names):
             blocks[block].append(index)
-    pairs: set[tuple[int, int]] = set()
-    oversized = 0
+    n = len(nodes)
+    chunks, oversized = [], 0
     for members in blocks.values():
         if len(members) > max_block_size:
             oversized += 1
-            continue
-        pairs.update(_pairs_within(members))
-    n = len(nodes)
-    report = BlockingReport(n, len(blocks), oversized, len(pairs), n * (n - 1) // 2)
-    return sorted(pairs), report
+        elif len(members) > 1:
+            ids = np.asarray(members, dtype=np.int64)
+            first, second = np.triu_indices(len(ids), k=1)
+            a, b = ids[first], ids[second]
+            chunks.append(np.minimum(a, b) * n + np.maximum(a, b))
+    codes = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+    report = BlockingReport(n, len(blocks), oversized, len(codes), n * (n - 1) // 2)
+    return codes // max(n, 1), codes % max(n, 1), report
 
 
 def _pairs_within(members: list[int]) -> Iterator[tuple[int, int]]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from entity_resolution.blocking import BlockingReport, candidate_pairs
+import numpy as np
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import JaroWinkler
+
+from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import PairScore, score_nodes
 from entity_resolution.records import Mention, Node, nodes_from_mentions
@@ -50,14 +54,14 @@ def resolve_nodes(
     nodes: list[Node], settings: ResolutionSettings = DEFAULT_SETTINGS, *, constraints: Constraints = Constraints()
 ) -> Resolution:
     """Cluster nodes; types never mix because every blocking key is prefixed by the type."""
-    pairs, report = candidate_pairs(nodes, settings.blocking_keys, max_block_size=settings.max_block_size)
+    left, right, report = candidate_pair_arrays(nodes, settings.blocking_keys, max_block_size=settings.max_block_size)
     scores: dict[tuple[int, int], PairScore] = {}
     edges = []
-    for a, b in pairs:
+    for a, b in _worth_scoring(nodes, left, right):
         score = score_nodes(nodes[a], nodes[b], settings)
         if score.weight >= settings.match_weight:
             scores[(a, b)] = score
-        edges.append((a, b, score.weight))
+            edges.append((a, b, score.weight))
 
     def on_demand(a: int, b: int) -> float:
         if nodes[a].type != nodes[b].type:
@@ -70,7 +74,24 @@ def resolve_nodes(
     )
     entities = tuple(_entity(nodes, group, scores) for group in groups)
     mapping = {(nodes[i].type, nodes[i].key): e.entity_id for e, g in zip(entities, groups) for i in g}
-    return Resolution(entities, mapping, report, len(pairs))
+    return Resolution(entities, mapping, report, report.comparisons)
+
+
+def _worth_scoring(nodes: list[Node], left: np.ndarray, right: np.ndarray, floor: float = 0.85) -> list[tuple[int, int]]:
+    """Vectorised pre-filter (rapidfuzz cpdist): pairs whose names are far apart and that carry no attribute
+    evidence and no acronym relation cannot reach the match weight, so they skip the Python scorer."""
+    if not len(left):
+        return []
+    sorted_keys = [" ".join(sorted(n.key.split())) for n in nodes]
+    a_keys, b_keys = [sorted_keys[i] for i in left.tolist()], [sorted_keys[i] for i in right.tolist()]
+    ratio = process.cpdist(a_keys, b_keys, scorer=fuzz.ratio, workers=-1) / 100.0
+    jaro = process.cpdist(a_keys, b_keys, scorer=JaroWinkler.normalized_similarity, workers=-1)
+    single = np.asarray([" " not in n.key and len(n.key) <= 8 for n in nodes])
+    multi = np.asarray([" " in n.key for n in nodes])
+    attributed = np.asarray([bool(n.attributes) for n in nodes])
+    keep = (np.maximum(ratio, jaro - 0.05) >= floor) | (single[left] & multi[right]) | (single[right] & multi[left])
+    keep |= attributed[left] & attributed[right]
+    return list(zip(left[keep].tolist(), right[keep].tolist()))
 
 
 def _entity(nodes: list[Node], group: list[int], scores: dict[tuple[int, int], PairScore]) -> ResolvedEntity:
