@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from entity_resolution.records import Mention, nodes_from_mentions  # noqa: E402
 from entity_resolution.resolve import resolve_nodes  # noqa: E402
 
-_SYL = "ka lo ri ven tor ax el mi qua zen dor fi ly nex tra sol bri gan hol per vi ro cus mar ti".split()
+_SYL = ("ka lo ri ven tor ax el mi qua zen dor fi ly nex tra sol bri gan hol per vi ro cus mar ti bel cor dan "
+        "fen gor hux jin kel lum mon nor pax quin rus sten tal ub vor wex yar zol bo cra dru elm fro").split()
 _WORDS = "Systems Logistics Analytics Foods Energy Capital Health Media Robotics Labs Partners Pharma Motors".split()
 _SUFFIX = ["Inc", "Inc.", "Corp", "Corporation", "Ltd", "LLC", "GmbH", "S.A.", "AG", "Holdings", "Co.", ""]
 _FIRST = "anna ben carla david elena felix grace henry iris jonas karen liam maria noah olga paul rita sam tara".split()

@@ -31,14 +31,20 @@ class RegistryLinker:
     def __init__(self, store: RegistryStore) -> None:
         self.store = store
         self._gazetteer: Gazetteer | None = None
+        self._seen_seq = -1
 
     @property
     def gazetteer(self) -> Gazetteer:
+        """Known names; picks up names other processes (e.g. a CLI ingest) added since the last call."""
         if self._gazetteer is None:
             s = self.store.settings
-            gazetteer = Gazetteer(fuzzy_cutoff=s.gazetteer_fuzzy_cutoff, min_chars=s.gazetteer_min_chars)
-            gazetteer.add(self.store.db.execute("SELECT type, key FROM nodes").fetchall())
-            self._gazetteer = gazetteer
+            self._gazetteer = Gazetteer(fuzzy_cutoff=s.gazetteer_fuzzy_cutoff, min_chars=s.gazetteer_min_chars)
+        rows = self.store.db.execute(
+            "SELECT type, key, seq FROM nodes WHERE seq > ? ORDER BY seq", (self._seen_seq,)
+        ).fetchall()
+        if rows:
+            self._gazetteer.add((t, k) for t, k, _ in rows)
+            self._seen_seq = rows[-1][2]
         return self._gazetteer
 
     def link_document(self, document: Document) -> tuple[str, ...]:
@@ -47,7 +53,6 @@ class RegistryLinker:
         with self.store.lock:
             new = self.store.replace_document_mentions(document.doc_id, mentions)
             link_new_nodes(self.store, new)
-        self.gazetteer.add(new)
         ids = {self.store.entity_of(m.type, m.key) for m in mentions if m.key}
         return tuple(sorted(i for i in ids if i))
 

@@ -141,3 +141,11 @@ def test_query_resolver_only_matches_visible_aliases(linker):
     finance = linker.entities_in_query("Roadrunner Ventures renewal", acl_tokens=FINANCE)
     assert [r.name for r in finance] == ["Roadrunner Ventures"]
     assert linker.entities_in_query("general support plan", acl_tokens=FINANCE) == []
+
+
+def test_a_long_lived_resolver_sees_names_registered_by_another_process(linker, tmp_path):
+    other = RegistryLinker(RegistryStore(linker.store.db.execute("PRAGMA database_list").fetchone()[2]))
+    assert linker.entities_in_query("Hooli Inc renewal", acl_tokens=SUPPORT) == []
+    other.link_document(_doc("tickets:T-10", ("support",), "", "Hooli Inc"))
+    assert [r.name for r in linker.entities_in_query("hooli renewal", acl_tokens=SUPPORT)] == ["Hooli Inc"]
+    other.store.close()
