@@ -270,6 +270,7 @@ def evaluate_entities(gold_csv: Path) -> dict:
         return {"available": False, "reason": f"resolve_records failed: {type(exc).__name__}: {exc}"}
     names = sorted(gold)
     tp = fp = fn = 0
+    wrong: list[str] = []
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             same_gold = gold[a] == gold[b]
@@ -277,13 +278,15 @@ def evaluate_entities(gold_csv: Path) -> dict:
             tp += same_gold and same_pred
             fp += same_pred and not same_gold
             fn += same_gold and not same_pred
+            if same_gold != same_pred:
+                wrong.append(f"{'merged' if same_pred else 'split'}: {a[1]!r} / {b[1]!r}")
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"available": True, "mentions": len(rows), "distinct_names": len(names),
             "gold_entities": len(set(gold.values())), "predicted_entities": len({p for p in predicted.values() if p}),
             "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4),
-            "tp": tp, "fp": fp, "fn": fn}
+            "tp": tp, "fp": fp, "fn": fn, "errors": wrong[:30]}
 
 
 def run_all(
