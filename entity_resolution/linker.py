@@ -20,6 +20,8 @@ def document_mentions(document: Document, gazetteer: Gazetteer) -> list[Mention]
     """Typed record mentions (manifest ``entity_fields``) plus known names found in the text."""
     base = {"source": document.source, "doc_id": document.doc_id, "acl": document.acl}
     mentions = [Mention(t, s.strip(), **base) for t, s in document.entity_mentions if s and s.strip()]
+    # The record's own names join the gazetteer first, so "Acme Analytics" in its text is not read as "Acme".
+    gazetteer.add((m.type, m.key) for m in mentions if m.key)
     for match in gazetteer.find(document.text[:MAX_TEXT_CHARS]):
         mentions.append(Mention(match.type, match.surface, **base, from_text=True))
     return mentions
