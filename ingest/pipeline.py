@@ -9,10 +9,12 @@ pending document, and deletes the chunks of pending documents that have left the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.config import Settings
 from core.encoder import Encoder
@@ -22,13 +24,14 @@ from core.models import Chunk, Document, SparseVector, StoredChunk
 from core.payload import chunk_payload
 from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
-from ingest.chunk import ChunkingPolicy, chunk_document
+from ingest.chunk import ChunkingPolicy, TokenCounter, chunk_document
 from ingest.ledger import Ledger, LedgerEntry
 from ingest.manifest import Manifest
-from ingest.prefetch import prefetch_map
+from ingest.prefetch import Outcome, prefetch_map
 from ingest.report import JobReport
 from ingest.sources import SourceFailure, SourceItem, iter_source_items
 
+T = TypeVar("T")
 ProgressFn = Callable[[str, int], None]  # (event "total"|"document"|"chunks", amount)
 
 
@@ -49,7 +52,8 @@ class _Prepared:
     document: Document
     chunks: list[Chunk]
     sparse: list[SparseVector]
-    existed: bool
+    existed: bool  # in the ledger
+    may_have_chunks: bool  # in the ledger or pending: stale chunks may exist and must be deleted
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,18 @@ class _Job:
     report: JobReport
     progress: ProgressFn
     full: bool
+
+
+class _PrivateTokenCounter:
+    """A copy of the encoder's tokenizer for the prefetch thread: HF fast tokenizers are not
+    thread-safe (padding state is shared), and the main thread is tokenizing inside ``encode``."""
+
+    def __init__(self, tokenizer) -> None:  # noqa: ANN001 - a transformers tokenizer
+        self._tokenizer = copy.deepcopy(tokenizer)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
 
 
 def processing_version(encoder: Encoder, policy: ChunkingPolicy) -> str:
@@ -99,7 +115,7 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
     pending = ledger.pending(manifest.source)
     seen: set[str] = set()
     unidentified_failures = False
-    todo: list[tuple[SourceItem, bool]] = []
+    todo: list[tuple[SourceItem, bool, bool]] = []
     for item in items:
         if isinstance(item, SourceFailure):
             report.fail(manifest.source, item.label, item.reason)
@@ -119,7 +135,7 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
             report.invisible += int(entry.invisible)
             job.progress("document", 1)
             continue
-        todo.append((item, entry is not None))
+        todo.append((item, entry is not None, entry is not None or item.doc_id in pending))
     _process(todo, job)
     _delete_gone(manifest.source, [d for d in {*known, *pending} if d not in seen], job,
                  keep_all=unidentified_failures)
@@ -140,21 +156,27 @@ def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> 
         job.report.deleted += int(doc_id in known)
 
 
-def _prepare(todo: tuple[SourceItem, bool], ctx: IngestContext, policy: ChunkingPolicy) -> _Prepared:
-    item, existed = todo
+def _prepare(todo: tuple[SourceItem, bool, bool], counter: TokenCounter, policy: ChunkingPolicy) -> _Prepared:
+    item, existed, may_have_chunks = todo
     document = item.load()
     if not document.text.strip():
         raise InputError("no text left after cleaning")
-    chunks = chunk_document(document, ctx.encoder, policy)
+    chunks = chunk_document(document, counter, policy)
     sparse = [sparse_document_vector(c.embed_text) for c in chunks]
-    return _Prepared(item, document, chunks, sparse, existed)
+    return _Prepared(item, document, chunks, sparse, existed, may_have_chunks)
 
 
-def _process(todo: list[tuple[SourceItem, bool]], job: _Job) -> None:
+def _process(todo: list[tuple[SourceItem, bool, bool]], job: _Job) -> None:
     batch: list[_Prepared] = []
     batch_chunks = 0
     limit = job.ctx.settings.embed_batch_size * 8
-    for outcome in prefetch_map(lambda t: _prepare(t, job.ctx, job.policy), todo, ahead=32):
+    tokenizer = getattr(job.ctx.encoder, "tokenizer", None)
+    if tokenizer is not None:
+        counter: TokenCounter = _PrivateTokenCounter(tokenizer)
+        outcomes = prefetch_map(lambda t: _prepare(t, counter, job.policy), todo, ahead=32)
+    else:  # no tokenizer to copy: prepare in this thread, never concurrently with encoding
+        outcomes = (_outcome(lambda t: _prepare(t, job.ctx.encoder, job.policy), t) for t in todo)
+    for outcome in outcomes:
         if outcome.error is not None:
             item = outcome.item[0]
             job.report.fail(item.doc_id.split(":", 1)[0], item.label, _reason(outcome.error))
@@ -166,6 +188,13 @@ def _process(todo: list[tuple[SourceItem, bool]], job: _Job) -> None:
             _write_batch(batch, job)
             batch, batch_chunks = [], 0
     _write_batch(batch, job)
+
+
+def _outcome(fn: Callable[[T], _Prepared], item: T) -> Outcome:
+    try:
+        return Outcome(item, fn(item), None)
+    except Exception as exc:  # noqa: BLE001 - reported per input
+        return Outcome(item, None, exc)
 
 
 def _reason(error: BaseException) -> str:
@@ -180,19 +209,21 @@ def _write_batch(batch: list[_Prepared], job: _Job) -> None:
     ctx = job.ctx
     ctx.ledger.mark_pending([(p.document.doc_id, p.document.source) for p in batch])
     dense = ctx.encoder.encode_passages([c.embed_text for p in batch for c in p.chunks])
-    row = 0
+    row, stored = 0, []
     for prepared in batch:
         doc, chunks = prepared.document, prepared.chunks
         entity_ids = ctx.linker.link_document(doc) if ctx.linker else ()
-        stored = [
+        stored += [
             StoredChunk(chunk.chunk_id, tuple(dense[row + i].tolist()), prepared.sparse[i],
                         chunk_payload(doc, chunk, chunk_count=len(chunks), entity_ids=entity_ids))
             for i, chunk in enumerate(chunks)
         ]
         row += len(chunks)
-        ctx.store.upsert(stored)
-        ctx.store.delete_document(doc.doc_id, keep=[c.chunk_id for c in chunks])
-        job.progress("chunks", len(stored))
+    ctx.store.upsert(stored)
+    for prepared in batch:
+        if prepared.may_have_chunks:  # a brand-new document has nothing stale to delete
+            ctx.store.delete_document(prepared.document.doc_id, keep=[c.chunk_id for c in prepared.chunks])
+    job.progress("chunks", len(stored))
     ctx.store.flush()  # durable before the ledger says so
     entries = [
         LedgerEntry(p.document.doc_id, p.document.source, _stored_fingerprint(p.item, job.version),

@@ -37,6 +37,10 @@ class CountingEncoder:
     def count_tokens(self, texts):
         return self.inner.count_tokens(texts)
 
+    @property
+    def tokenizer(self):
+        return self.inner.tokenizer
+
 
 class Env:
     def __init__(self, tmp_path, encoder) -> None:
