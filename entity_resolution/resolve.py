@@ -72,7 +72,12 @@ def resolve_nodes(
         len(nodes), edges, on_demand, match_weight=settings.match_weight,
         min_weight=settings.cluster_min_weight, constraints=constraints,
     )
-    entities = tuple(_entity(nodes, group, scores) for group in groups)
+    cluster_of = {i: c for c, group in enumerate(groups) for i in group}
+    evidence: dict[int, list[tuple[str, str, PairScore]]] = {}
+    for (a, b), score in scores.items():
+        if cluster_of[a] == cluster_of[b]:
+            evidence.setdefault(cluster_of[a], []).append((nodes[a].key, nodes[b].key, score))
+    entities = tuple(_entity(nodes, group, tuple(evidence.get(c, ()))) for c, group in enumerate(groups))
     mapping = {(nodes[i].type, nodes[i].key): e.entity_id for e, g in zip(entities, groups) for i in g}
     return Resolution(entities, mapping, report, report.comparisons)
 
@@ -94,16 +99,12 @@ def _worth_scoring(nodes: list[Node], left: np.ndarray, right: np.ndarray, floor
     return list(zip(left[keep].tolist(), right[keep].tolist()))
 
 
-def _entity(nodes: list[Node], group: list[int], scores: dict[tuple[int, int], PairScore]) -> ResolvedEntity:
+def _entity(nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str, PairScore], ...]) -> ResolvedEntity:
     first = min(group, key=lambda i: nodes[i].order)
     surfaces: dict[str, int] = {}
     for i in sorted(group, key=lambda i: nodes[i].order):
         for surface, count in nodes[i].surfaces.items():
             surfaces[surface] = surfaces.get(surface, 0) + count
-    members = set(group)
-    evidence = tuple(
-        (nodes[a].key, nodes[b].key, s) for (a, b), s in scores.items() if a in members and b in members
-    ) if len(group) > 1 else ()
     node = nodes[first]
     return ResolvedEntity(
         entity_id_for(node.type, node.key), node.type, canonical_name(surfaces), node.key,
