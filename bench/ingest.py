@@ -1,0 +1,120 @@
+"""Ingest throughput: the whole pipeline next to raw encoder throughput on the same chunk texts.
+
+Prints one JSON object. Not a test (wall-clock figures depend on the machine and its load).
+
+    .venv/bin/python bench/ingest.py --backends torch onnx-int8 [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.config import Settings  # noqa: E402
+from core.encoder import load_encoder  # noqa: E402
+from core.store.edge import EdgeStore  # noqa: E402
+from ingest.chunk import ChunkingPolicy, chunk_document  # noqa: E402
+from ingest.ledger import Ledger  # noqa: E402
+from ingest.manifest import load_manifest  # noqa: E402
+from ingest.pipeline import IngestContext, ingest_manifests  # noqa: E402
+from ingest.sources import SourceItem, iter_source_items  # noqa: E402
+
+SCIFACT = Path("/work/shared/benchmarks/retrieval/scifact/corpus.jsonl")
+
+
+def scifact_manifest(workdir: Path, limit: int | None) -> Path:
+    """A records manifest next to the corpus (a copy of the first ``limit`` lines, or a symlink)."""
+    corpus = workdir / "corpus.jsonl"
+    if limit:
+        with SCIFACT.open() as src, corpus.open("w") as dst:
+            for _, line in zip(range(limit), src):
+                dst.write(line)
+    else:
+        corpus.symlink_to(SCIFACT)
+    manifest = workdir / "scifact.yaml"
+    manifest.write_text("source: scifact\nkind: records\npath: corpus.jsonl\nid_field: _id\ntitle_field: title\n"
+                        "text_fields: [text]\nacl: {public: true}\n")
+    return manifest
+
+
+def chunk_texts(manifests: list[Path], encoder, settings: Settings) -> list[str]:  # noqa: ANN001
+    policy = ChunkingPolicy(settings.chunk_max_tokens, settings.chunk_overlap_tokens)
+    texts = []
+    for manifest in manifests:
+        for item in iter_source_items(load_manifest(manifest)):
+            if isinstance(item, SourceItem):
+                try:
+                    texts += [c.embed_text for c in chunk_document(item.load(), encoder, policy)]
+                except Exception:  # noqa: BLE001, S112 - failures are counted by the pipeline run
+                    continue
+    return texts
+
+
+def raw_encode_seconds(encoder, texts: list[str], batch: int) -> float:  # noqa: ANN001
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        encoder.encode_passages(texts[start : start + batch])
+    return time.perf_counter() - started
+
+
+def run_case(name: str, manifests: list[Path], backend: str, workdir: Path) -> dict:
+    settings = Settings(data_dir=workdir / f"data-{name}-{backend}", encoder_backend=backend)
+    loaded = time.perf_counter()
+    encoder = load_encoder(settings)
+    load_seconds = time.perf_counter() - loaded
+    texts = chunk_texts(manifests, encoder, settings)
+    truncated = sum(n > encoder.max_tokens for n in encoder.count_tokens(texts))
+    raw = raw_encode_seconds(encoder, texts, settings.embed_batch_size * 8)
+    store, ledger = EdgeStore(settings.qdrant_path), Ledger(settings.ledger_path)
+    ctx = IngestContext(settings, encoder, store, ledger)
+    loaded_manifests = [load_manifest(m) for m in manifests]
+    first = ingest_manifests(loaded_manifests, ctx)
+    again = ingest_manifests(loaded_manifests, ctx)
+    store.close()
+    ledger.close()
+    docs = first.added + first.updated
+    return {
+        "case": name, "backend": backend, "encoder_load_s": round(load_seconds, 2),
+        "documents": docs, "chunks": first.chunks, "failed": first.failed,
+        "pipeline_s": first.seconds, "documents_per_s": round(docs / first.seconds, 1),
+        "chunks_per_s": round(first.chunks / first.seconds, 1),
+        "raw_encode_s": round(raw, 2), "raw_passages_per_s": round(len(texts) / raw, 1),
+        "pipeline_overhead_pct": round(100 * (first.seconds / raw - 1), 1),
+        "truncated_chunks_pct": round(100 * truncated / max(1, len(texts)), 3),
+        "rerun_unchanged_s": again.seconds, "rerun_unchanged": again.unchanged,
+        "rerun_speedup_x": round(first.seconds / max(again.seconds, 1e-6), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnx-int8"])
+    parser.add_argument("--limit", type=int, default=None, help="first N SciFact documents (default: all)")
+    parser.add_argument("--cases", nargs="+", default=["fixtures", "scifact"])
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="stitch-bench-ingest-"))
+    results = []
+    try:
+        for backend in args.backends:
+            if "fixtures" in args.cases:
+                fixtures = sorted((ROOT / "fixtures" / "manifests").glob("*.yaml"))
+                results.append(run_case("fixtures", fixtures, backend, workdir))
+            if "scifact" in args.cases:
+                sub = workdir / f"scifact-{backend}"
+                sub.mkdir()
+                results.append(run_case("scifact", [scifact_manifest(sub, args.limit)], backend, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"benchmark": "ingest", "limit": args.limit, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
