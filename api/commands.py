@@ -19,23 +19,11 @@ def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, sh
     """Validate every manifest first (nothing is ingested if one is bad), then sync them."""
     manifests = [load_manifest(p) for p in manifest_paths]
     services = Services(settings)
-    progress = None
-    bar = None
-    if show_progress:
-        from tqdm import tqdm
+    from ingest.progress import TerminalProgress
 
-        bar = tqdm(unit="doc", desc="ingest", file=sys.stderr, dynamic_ncols=True)
-        chunks = [0]
-
-        def progress(event: str, amount: int) -> None:
-            if event == "document":
-                bar.update(amount)
-            else:
-                chunks[0] += amount
-                bar.set_postfix(chunks=chunks[0])
-
+    bar = TerminalProgress(sys.stderr) if show_progress else None
     try:
-        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=progress)
+        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -43,15 +31,18 @@ def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, sh
 
 
 def format_report(report: JobReport) -> str:
-    """Human-readable job report."""
+    """Human-readable job report: counts, then one line per failed input with its reason."""
+    rate = f", {(report.added + report.updated) / report.seconds:.1f} docs/s" if report.seconds else ""
     lines = [
         f"sources: {', '.join(report.sources)}",
         f"added {report.added}  updated {report.updated}  unchanged {report.unchanged}  "
         f"deleted {report.deleted}  failed {report.failed}  invisible {report.invisible}  "
-        f"chunks {report.chunks}  ({report.seconds:.1f}s)",
+        f"chunks {report.chunks}  ({report.seconds:.1f}s{rate})",
     ]
     lines += [f"  FAILED {e.source}: {e.item}: {e.reason}" for e in report.errors]
     lines += [f"  warning: {w}" for w in report.warnings]
+    if report.invisible:
+        lines.append(f"  note: {report.invisible} document(s) have an empty ACL and are visible to no one")
     return "\n".join(lines)
 
 
