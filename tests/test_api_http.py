@@ -109,6 +109,28 @@ def test_audit_log_records_who_and_what_but_never_secrets(api):
     raw = settings.audit_log_path.read_text()
     assert secret_query not in raw and "14.2 million" not in raw
     assert all(key not in raw for key in keys.values())
+    stored = settings.keys_path.read_text()
+    assert all(key not in stored and key.split("_")[1] in stored for key in keys.values())  # hashed at rest
+
+
+def test_an_unexpected_failure_is_a_json_500_without_details(api, wiki_index):
+    from api.deps import get_services
+
+    client, keys, _ = api
+
+    class Broken:
+        class retriever:  # noqa: N801 - stands in for the Retriever attribute
+            @staticmethod
+            def context(_request):
+                raise RuntimeError("disk on fire at /secret/path")
+
+    client.app.dependency_overrides[get_services] = lambda: Broken()
+    try:
+        response = _context(client, keys["finance"], ["finance"])
+    finally:
+        client.app.dependency_overrides.clear()
+    error = _is_error(response, 500, "internal_error")
+    assert "secret" not in response.text and error["message"] == "internal error"
 
 
 def test_metrics_count_requests_by_route_template_and_stage(api):
