@@ -19,7 +19,7 @@ from ingest.manifest import load_manifest
 from ingest.sources import iter_source_items
 
 STITCH = Path(sys.executable).parent / "stitch"
-DOCS = 800
+DOCS = 400
 
 
 def _ledger_count(path: Path) -> int:
