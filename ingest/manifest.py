@@ -7,6 +7,7 @@ the validated manifest is handed to the library as a frozen model.
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -126,4 +127,34 @@ def load_manifest(path: str | Path) -> Manifest:
         raise ManifestError(f"{path}: key 'path': {manifest.path!r} is outside the manifest's folder")
     if not manifest.root.exists():
         raise ManifestError(f"{path}: key 'path': {manifest.path!r} does not exist")
+    _check_kind_specifics(manifest, path)
     return manifest
+
+
+_RECORD_SUFFIXES = {".csv", ".json", ".jsonl", ".ndjson"}
+
+
+def _check_kind_specifics(manifest: Manifest, path: Path) -> None:
+    names = {name for _, name, _, _ in string.Formatter().parse(manifest.uri_template or "") if name}
+    if manifest.kind == "files":
+        if names - {"relpath"}:
+            raise ManifestError(f"{path}: key 'uri_template': files only know {{relpath}}, not "
+                                f"{', '.join(sorted(names - {'relpath'}))}")
+        for key in ("id_field", "title_field", "updated_field", "text_fields", "entity_fields"):
+            if getattr(manifest, key):
+                raise ManifestError(f"{path}: key '{key}' applies to kind 'records' only")
+    elif manifest.root.is_file() and manifest.root.suffix.lower() not in _RECORD_SUFFIXES:
+        raise ManifestError(f"{path}: key 'path': records are read from .csv, .json or .jsonl files, "
+                            f"not {manifest.root.suffix or 'a file without extension'!r}")
+    elif manifest.acl.rules:
+        raise ManifestError(f"{path}: key 'acl.rules' applies to kind 'files' only (records use acl.field)")
+
+
+def check_distinct_sources(manifests: list[Manifest]) -> None:
+    """Two manifests of one job must not share a source name (each would delete the other's documents)."""
+    first: dict[str, Path] = {}
+    for manifest in manifests:
+        if manifest.source in first:
+            raise ManifestError(f"{manifest.manifest_path}: key 'source': {manifest.source!r} is also the source of "
+                                f"{first[manifest.source]}")
+        first[manifest.source] = manifest.manifest_path

@@ -26,7 +26,7 @@ from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
 from ingest.chunk import ChunkingPolicy, TokenCounter, chunk_document
 from ingest.ledger import Ledger, LedgerEntry
-from ingest.manifest import Manifest
+from ingest.manifest import Manifest, check_distinct_sources
 from ingest.prefetch import Outcome, prefetch_map
 from ingest.report import JobReport
 from ingest.sources import SourceFailure, SourceItem, iter_source_items
@@ -93,6 +93,7 @@ def ingest_manifests(
 ) -> JobReport:
     """Incrementally sync every manifest's source; returns the job report."""
     started = time.perf_counter()
+    check_distinct_sources(list(manifests))
     report = JobReport()
     ctx.store.ensure_collection(ctx.encoder.dimension)
     policy = ChunkingPolicy(ctx.settings.chunk_max_tokens, ctx.settings.chunk_overlap_tokens)

@@ -41,3 +41,30 @@ def test_valid_manifest_resolves_path_relative_to_itself(tmp_path):
     manifest = load_manifest(path)
     assert manifest.root == (tmp_path / "data").resolve()
     assert manifest.acl.default == ("sales",)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("source: wiki\nkind: files\npath: data\nuri_template: 'https://x/{id}'\n", "key 'uri_template'"),
+        ("source: wiki\nkind: files\npath: data\nid_field: id\n", "key 'id_field' applies to kind 'records'"),
+        ("source: crm\nkind: records\npath: data/rows.xml\nid_field: id\ntext_fields: [t]\n", ".csv, .json or .jsonl"),
+        ("source: crm\nkind: records\npath: data\nid_field: id\ntext_fields: [t]\n"
+         "acl: {rules: [{match: 'x', roles: [a]}]}\n", "key 'acl.rules'"),
+    ],
+)
+def test_keys_that_do_not_fit_the_kind_are_rejected(tmp_path, body, expected):
+    path = _write(tmp_path, body)
+    (tmp_path / "data" / "rows.xml").write_text("<rows/>")
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    assert expected in str(err.value) and str(path) in str(err.value)
+
+
+def test_two_manifests_of_one_job_cannot_share_a_source(tmp_path):
+    from ingest.manifest import check_distinct_sources
+
+    a = load_manifest(_write(tmp_path, "source: wiki\nkind: files\npath: data\n", "a.yaml"))
+    b = load_manifest(_write(tmp_path, "source: wiki\nkind: files\npath: data\n", "b.yaml"))
+    with pytest.raises(ManifestError, match="also the source of"):
+        check_distinct_sources([a, b])
