@@ -72,6 +72,7 @@ class _PrivateTokenCounter:
 
     def __init__(self, tokenizer) -> None:  # noqa: ANN001 - a transformers tokenizer
         self._tokenizer = copy.deepcopy(tokenizer)
+        self._tokenizer.model_max_length = 1 << 30  # counting long text is the point: no "too long" warnings
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
