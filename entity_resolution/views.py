@@ -10,6 +10,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from core.errors import NotFoundError
+from entity_resolution.records import RECORD_WEIGHT
 from entity_resolution.registry import RegistryStore
 
 
@@ -52,15 +53,15 @@ def entity_view(
     if not row:
         raise NotFoundError(f"no entity {entity_id!r}")
     rows = store.db.execute(
-        "SELECT m.source, m.doc_id, m.surface, m.acl, m.key FROM mentions m JOIN nodes n "
+        "SELECT m.source, m.doc_id, m.surface, m.acl, m.key, m.from_text FROM mentions m JOIN nodes n "
         "ON n.type = m.type AND n.key = m.key WHERE n.entity_id = ? ORDER BY m.id", (entity_id,)
     ).fetchall()
     seen = [r for r in rows if _visible(r[3], acl_tokens)]
     if not seen and acl_tokens is not None:
         raise NotFoundError(f"no entity {entity_id!r}")
     counts: dict[str, int] = {}
-    for r in seen:
-        counts[r[2]] = counts.get(r[2], 0) + 1
+    for r in seen:  # record fields outweigh free-text hits, as for the canonical name
+        counts[r[2]] = counts.get(r[2], 0) + (1 if r[5] else RECORD_WEIGHT)
     name = row[1] if row[1] in counts or acl_tokens is None else max(counts, key=lambda s: (counts[s], -list(counts).index(s)))
     visible_keys = {r[4] for r in seen}
     return EntityView(
