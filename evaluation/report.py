@@ -56,7 +56,8 @@ def format_suite_report(result: dict) -> str:
         "## Stitching",
         "",
         f"Multi-system questions whose context pack cites gold documents from at least 2 systems: "
-        f"{st['with_2plus_gold_sources']} / {st['multi_system_questions']} ({_fmt(st['share'])}). "
+        f"{st['with_2plus_gold_sources']} / {st['multi_system_questions']} ({_fmt(st['share'])}); "
+        f"citing every gold system: {st.get('with_all_gold_sources', 0)} / {st['multi_system_questions']}. "
         f"Context latency p50 {_fmt(st['context_latency_ms']['p50'])} ms, "
         f"p95 {_fmt(st['context_latency_ms']['p95'])} ms.",
         "",

@@ -217,7 +217,7 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
 def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclOracle, owners: dict,
                     fixtures: Path) -> tuple[dict, dict]:
     """Stitching (multi-system questions) and leaks over full context packs, plus canary probes."""
-    multi, stitched, leaks, latencies, checked = [], 0, [], [], 0
+    multi, stitched, complete, leaks, latencies, checked = [], 0, 0, [], [], 0
     for q in queries:
         started = time.perf_counter()
         pack = context_pack_json(retriever.context(ContextRequest(q.question, Principal(EVAL_USER, q.roles))))
@@ -228,6 +228,7 @@ def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclO
             found = {p["doc_id"].split(":", 1)[0] for p in pack["passages"] if p["doc_id"] in q.relevant}
             multi.append({"id": q.id, "gold_sources": sorted(q.gold_sources), "found_sources": sorted(found)})
             stitched += len(found) >= 2
+            complete += found == q.gold_sources
     probes = [json.loads(x) for x in (fixtures / "gold" / "canaries.jsonl").read_text().splitlines() if x.strip()]
     for probe in probes:
         for roles in PROBE_ROLE_SETS:
@@ -239,6 +240,7 @@ def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclO
         "multi_system_questions": len(multi),
         "with_2plus_gold_sources": stitched,
         "share": round(stitched / len(multi), 4) if multi else 0.0,
+        "with_all_gold_sources": complete,
         "questions": multi,
         "context_latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
         "context_latencies_ms": [round(x, 2) for x in latencies],
