@@ -187,8 +187,9 @@ def _pack_group(text: str, sections: tuple[Section, ...], group: _Group, counts:
         if tokens <= packer.budget:
             packer.add(section.start, section.end, tokens, separator=2)
             continue
-        for s, e in _sentence_spans(text, section.start, section.end):
-            n = counter.count_tokens([text[s:e]])[0]
+        sentences = _sentence_spans(text, section.start, section.end)
+        sentence_counts = counter.count_tokens([text[s:e] for s, e in sentences])  # one call, not one per sentence
+        for (s, e), n in zip(sentences, sentence_counts):
             pieces = [(s, e, n)] if n <= packer.budget else [
                 (ps, pe, counter.count_tokens([text[ps:pe]])[0])
                 for ps, pe in _token_cut(text, s, e, packer.budget, counter)
