@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     chunk_overlap_tokens: int = Field(32, ge=0, le=128)
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     embed_batch_size: int = Field(32, ge=1)
-    # Retrieval.
+    # Retrieval (tuned on SciFact train queries; docs/retrieval.md).
+    fusion: Literal["rrf", "dbsf"] = Field("dbsf", description="how dense and BM25 prefetches are fused")
     prefetch_limit: int = Field(100, ge=1)
     rrf_k: int = Field(2, ge=1)
     default_top_k: int = Field(8, ge=1, le=100)
