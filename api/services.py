@@ -35,7 +35,7 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.settings, self.encoder, self.store)
+        return Retriever(self.settings, self.encoder, self.store, entity_resolver=self.entity_registry)
 
     @cached_property
     def entity_registry(self) -> RegistryLinker:
@@ -46,7 +46,7 @@ class Services:
 
     def ingest_context(self) -> IngestContext:
         """What an ingest job writes to."""
-        return IngestContext(self.settings, self.encoder, self.store, self.ledger)
+        return IngestContext(self.settings, self.encoder, self.store, self.ledger, linker=self.entity_registry)
 
     def warm_up(self) -> None:
         """Load the model and open the store now, so the first request is not slow."""
