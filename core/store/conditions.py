@@ -57,3 +57,10 @@ def access_filter(
     if entity_ids:
         must.append(Condition(P.ENTITY_IDS, tuple(entity_ids)))
     return FilterSpec(tuple(must))
+
+
+def narrow_to_entities(base: FilterSpec, entity_ids: Collection[str]) -> FilterSpec:
+    """``base`` (which already carries the ACL) further limited to chunks about ``entity_ids``."""
+    if not entity_ids:
+        return base
+    return FilterSpec(base.must + access_filter(None, entity_ids=entity_ids).must, base.except_ids)

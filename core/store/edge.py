@@ -11,7 +11,7 @@ import qdrant_edge as qe
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter
+from core.store.conditions import FilterSpec, access_filter, narrow_to_entities
 from core.store.protocol import HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
@@ -108,7 +108,7 @@ class EdgeStore:
             request = qe.QueryRequest(
                 limit=query.limit,
                 query=qe.Query.Nearest(_vector(spec), using=spec.using),
-                filter=_edge_filter(self._narrow(base, spec)),
+                filter=_edge_filter(narrow_to_entities(base, spec.entity_ids)),
                 with_payload=True,
                 params=params,
             )
@@ -117,7 +117,7 @@ class EdgeStore:
                 qe.Prefetch(
                     limit=spec.limit,
                     query=qe.Query.Nearest(_vector(spec), using=spec.using),
-                    filter=_edge_filter(self._narrow(base, spec)),
+                    filter=_edge_filter(narrow_to_entities(base, spec.entity_ids)),
                     params=params,
                 )
                 for spec in query.prefetches
@@ -136,12 +136,6 @@ class EdgeStore:
             )
         return [_hit(p) for p in self.shard.query(request)]
 
-    @staticmethod
-    def _narrow(base: FilterSpec, spec: PrefetchSpec) -> FilterSpec:
-        if not spec.entity_ids:
-            return base
-        extra = access_filter(None, entity_ids=spec.entity_ids).must
-        return FilterSpec(base.must + extra, base.except_ids)
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]

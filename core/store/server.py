@@ -9,7 +9,7 @@ from qdrant_client import QdrantClient, models
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter
+from core.store.conditions import FilterSpec, access_filter, narrow_to_entities
 from core.store.protocol import HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
@@ -111,7 +111,7 @@ class ServerStore:
                 self._collection,
                 query=_vector(spec),
                 using=spec.using,
-                query_filter=_client_filter(self._narrow(base, spec)),
+                query_filter=_client_filter(narrow_to_entities(base, spec.entity_ids)),
                 limit=query.limit,
                 with_payload=True,
                 search_params=params,
@@ -122,7 +122,7 @@ class ServerStore:
                     query=_vector(spec),
                     using=spec.using,
                     limit=spec.limit,
-                    filter=_client_filter(self._narrow(base, spec)),
+                    filter=_client_filter(narrow_to_entities(base, spec.entity_ids)),
                     params=params,
                 )
                 for spec in query.prefetches
@@ -144,12 +144,6 @@ class ServerStore:
             )
         return [_hit(p) for p in response.points]
 
-    @staticmethod
-    def _narrow(base: FilterSpec, spec: PrefetchSpec) -> FilterSpec:
-        if not spec.entity_ids:
-            return base
-        extra = access_filter(None, entity_ids=spec.entity_ids).must
-        return FilterSpec(base.must + extra, base.except_ids)
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
