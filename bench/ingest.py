@@ -27,18 +27,16 @@ from ingest.manifest import load_manifest  # noqa: E402
 from ingest.pipeline import IngestContext, ingest_manifests  # noqa: E402
 from ingest.sources import SourceItem, iter_source_items  # noqa: E402
 
-SCIFACT = Path("/work/shared/benchmarks/retrieval/scifact/corpus.jsonl")
+SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "retrieval" / "scifact" / "corpus.jsonl"
 
 
 def scifact_manifest(workdir: Path, limit: int | None) -> Path:
-    """A records manifest next to the corpus (a copy of the first ``limit`` lines, or a symlink)."""
+    """A records manifest next to a copy of the corpus (its first ``limit`` lines when given); a symlink
+    would be refused, since manifests may not read outside their folder."""
     corpus = workdir / "corpus.jsonl"
-    if limit:
-        with SCIFACT.open() as src, corpus.open("w") as dst:
-            for _, line in zip(range(limit), src):
-                dst.write(line)
-    else:
-        corpus.symlink_to(SCIFACT)
+    with SCIFACT.open() as src, corpus.open("w") as dst:
+        for _, line in zip(range(limit or 1 << 62), src):
+            dst.write(line)
     manifest = workdir / "scifact.yaml"
     manifest.write_text("source: scifact\nkind: records\npath: corpus.jsonl\nid_field: _id\ntitle_field: title\n"
                         "text_fields: [text]\nacl: {public: true}\n")
