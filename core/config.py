@@ -50,6 +50,20 @@ class Settings(BaseSettings):
     neighbour_window: int = Field(1, ge=0, le=5)
     max_request_bytes: int = Field(1_000_000, ge=1024)
 
+    # -- identity: service keys and verified end-user tokens (JWT) --
+
+    # -- ingest confinement: what HTTP ingest may read, source ownership, delete guard --
+
+    # -- revocation and forgetting --
+
+    # -- serving: encoder batching, back-pressure, threads --
+
+    # -- context quality: relevance floor, entity-aware stitching --
+
+    # -- MCP, console and clients --
+
+    # -- governance: audit chain, feedback, redaction --
+
     @field_validator("qdrant_url", "embedding_model", "reranker_model", "qdrant_api_key")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
