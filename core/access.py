@@ -6,11 +6,37 @@ A chunk with no tokens is invisible to everyone (deny by default).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
+from core.errors import InputError
 from core.models import Principal
 
 PUBLIC_TOKEN = "public"
+# One grammar for role names at every edge (manifests, record fields, HTTP, keys, token claims):
+# no spaces, commas or semicolons, so a role can never be two roles joined, nor a token prefix.
+ROLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
+
+
+def check_role(role: object, *, where: str) -> str:
+    """``role`` if it is a valid role name, else InputError naming ``where`` and the value."""
+    if not isinstance(role, str) or not ROLE_NAME.match(role):
+        raise InputError(
+            f"{where}: invalid role {str(role)[:80]!r} (a role is 1-64 letters, digits, '_', '.' or '-'; "
+            "give several roles as a list)"
+        )
+    return role
+
+
+def check_user_id(user_id: object, *, where: str) -> str:
+    """``user_id`` if it is a valid principal id, else InputError naming ``where`` and the value."""
+    if not isinstance(user_id, str) or not USER_ID.match(user_id):
+        raise InputError(
+            f"{where}: invalid principal id {str(user_id)[:80]!r} "
+            "(1-128 letters, digits, '_', '.', '@', '+' or '-')"
+        )
+    return user_id
 
 
 def role_token(role: str) -> str:
