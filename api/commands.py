@@ -18,7 +18,8 @@ from retrieval.context import ContextRequest
 def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, show_progress: bool) -> JobReport:
     """Validate every manifest first (nothing is ingested if one is bad), then sync them."""
     manifests = [load_manifest(p) for p in manifest_paths]
-    services = Services(settings)
+    services = Services(settings, on_store_wait=_say)
+    services.store  # noqa: B018 - take the store's lock before the model loads or the ledger is touched
     from ingest.progress import TerminalProgress
 
     bar = TerminalProgress(sys.stderr) if show_progress else None
@@ -28,6 +29,10 @@ def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, sh
         if bar is not None:
             bar.close()
         services.store.flush()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def format_report(report: JobReport) -> str:
@@ -51,19 +56,16 @@ def run_query(
 ) -> dict:
     """The context pack for a principal, as the HTTP API would return it.
 
-    While ``stitch serve`` holds the embedded store, the request goes to that server instead.
+    While ``stitch serve`` holds the embedded store, the request goes to that server instead (the
+    store is never opened beside it); another holder (a CLI ingest) is waited for, bounded.
     """
     from api.serving import forward_context, running_server
-    from core.errors import StoreError
 
-    request = ContextRequest(text, Principal(user, tuple(roles)), top_k, max_tokens, SearchFilters(tuple(sources)))
-    services = Services(settings)
-    try:
-        services.store  # noqa: B018 - fails fast (before loading the model) when a server holds the store
+    if running_server(settings) is None:
+        request = ContextRequest(text, Principal(user, tuple(roles)), top_k, max_tokens, SearchFilters(tuple(sources)))
+        services = Services(settings, on_store_wait=_say)
+        services.store  # noqa: B018 - waits for the lock before the model loads
         return context_pack_json(services.retriever.context(request))
-    except StoreError:
-        if running_server(settings) is None:
-            raise
     body = {"query": text, "principal": {"id": user, "roles": list(roles)}, "top_k": top_k,
             "max_tokens": max_tokens, "filters": {"sources": list(sources)}}
     return forward_context(settings, body)

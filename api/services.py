@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -20,6 +21,7 @@ class Services:
     """Lazily built model, store, ledger and retriever for one Settings."""
 
     settings: Settings
+    on_store_wait: Callable[[str], None] | None = None  # told when another process holds the store
 
     @cached_property
     def encoder(self) -> Encoder:
@@ -27,7 +29,7 @@ class Services:
 
     @cached_property
     def store(self) -> VectorStore:
-        return open_store(self.settings)
+        return open_store(self.settings, on_wait=self.on_store_wait)
 
     @cached_property
     def ledger(self) -> Ledger:

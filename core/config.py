@@ -64,6 +64,11 @@ class Settings(BaseSettings):
 
     # -- governance: audit chain, feedback, redaction --
 
+    # -- side channels and store integrity: metrics, audit records, embedded-store lock --
+    store_lock_timeout: float = Field(
+        30.0, ge=0, description="seconds a CLI command waits for an embedded store another process holds"
+    )
+
     @field_validator("qdrant_url", "embedding_model", "reranker_model", "qdrant_api_key")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -12,6 +12,7 @@ from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities
+from core.store.lock import acquire_store_lock
 from core.store.protocol import HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
@@ -45,14 +46,25 @@ def _hit(point) -> Hit:  # noqa: ANN001
 
 
 class EdgeStore:
-    """One EdgeShard directory per collection; writes are serialised, reads run concurrently."""
+    """One EdgeShard directory per collection; writes are serialised, reads run concurrently.
 
-    def __init__(self, path: Path) -> None:
+    Only one process opens a shard: the store holds an OS file lock from open to ``close()``
+    (``core.store.lock``); a second opener waits ``lock_timeout`` seconds, then raises StoreError.
+    """
+
+    def __init__(
+        self, path: Path, *, lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None
+    ) -> None:
         self._path = Path(path)
         self._shard: qe.EdgeShard | None = None
         self._write_lock = threading.Lock()
-        if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
-            self._shard = qe.EdgeShard.load(str(self._path))
+        self._process_lock = acquire_store_lock(self._path, timeout=lock_timeout, on_wait=on_wait)
+        try:
+            if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
+                self._shard = qe.EdgeShard.load(str(self._path))
+        except BaseException:
+            self._process_lock.release()
+            raise
 
     @property
     def shard(self) -> qe.EdgeShard:
@@ -186,3 +198,4 @@ class EdgeStore:
             with self._write_lock:
                 self._shard.close()
             self._shard = None
+        self._process_lock.release()

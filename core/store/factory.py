@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from core.config import Settings
 from core.errors import StoreError
@@ -12,13 +13,14 @@ _OPEN: dict[str, VectorStore] = {}
 _LOCK = threading.Lock()
 
 
-def open_store(settings: Settings) -> VectorStore:
-    """The process-wide store for these settings (an edge shard may be opened once per process)."""
+def open_store(settings: Settings, *, on_wait: Callable[[str], None] | None = None) -> VectorStore:
+    """The process-wide store for these settings (an edge shard is opened by one process at a time:
+    another holder makes this wait ``settings.store_lock_timeout`` seconds, told via ``on_wait``)."""
     key = settings.qdrant_url or str(settings.qdrant_path.resolve())
     key = f"{key}#{settings.collection}"
     with _LOCK:
         if key not in _OPEN:
-            _OPEN[key] = _build(settings)
+            _OPEN[key] = _build(settings, on_wait)
         return _OPEN[key]
 
 
@@ -31,7 +33,7 @@ def close_store(settings: Settings) -> None:
         store.close()
 
 
-def _build(settings: Settings) -> VectorStore:
+def _build(settings: Settings, on_wait: Callable[[str], None] | None) -> VectorStore:
     if settings.qdrant_url:
         from qdrant_client import QdrantClient
 
@@ -47,7 +49,9 @@ def _build(settings: Settings) -> VectorStore:
     from core.store.edge import EdgeStore
 
     try:
-        return EdgeStore(settings.qdrant_path)
+        return EdgeStore(settings.qdrant_path, lock_timeout=settings.store_lock_timeout, on_wait=on_wait)
+    except StoreError:
+        raise
     except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
         if "WouldBlock" in str(exc):
             raise StoreError(
