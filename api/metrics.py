@@ -1,5 +1,10 @@
 """Prometheus metrics of one app: HTTP requests by route template and status, context stage timings,
-ingest jobs and documents. A registry per app, so several apps in one process do not collide."""
+ingest jobs and documents. A registry per app, so several apps in one process do not collide.
+
+Every label value comes from a closed set (callers choose methods and paths, so those are mapped:
+unknown method → ``other``, no route → ``unmatched``, rare statuses → ``4xx``/``5xx``); nothing is
+labelled per document, principal or query. ``GET /metrics`` needs the ``metrics`` (or admin) scope.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,19 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _OUTCOMES = ("added", "updated", "unchanged", "deleted", "failed", "invisible", "chunks")
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_STATUSES = frozenset({200, 201, 202, 204, 304, 400, 401, 403, 404, 405, 409, 413, 422, 429, 500, 503})
+_MAX_STAGES = 16  # stage names come from code; the cap only guards against a future dynamic name
+
+
+def method_label(method: str) -> str:
+    """The request method, or ``other`` for anything outside the HTTP methods the API knows."""
+    return method if method in _METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    """The status code for the ones the API answers, else its class (``4xx``)."""
+    return str(status) if status in _STATUSES else f"{min(max(status // 100, 1), 5)}xx"
 
 
 class Metrics:
@@ -29,21 +47,27 @@ class Metrics:
         self.ingest_documents = Counter(
             "stitch_ingest_documents", "Documents (and chunks) by ingest outcome", ["outcome"], registry=self.registry
         )
+        self._stage_names: set[str] = set()
         self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry)
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished HTTP request."""
-        self.requests.labels(method, route, str(status)).inc()
+        method = method_label(method)
+        self.requests.labels(method, route, status_label(status)).inc()
         self.latency.labels(method, route).observe(seconds)
 
     def observe_stages(self, timings_ms: dict) -> None:
         """Record a request's stage timings."""
         for stage, ms in timings_ms.items():
+            if stage not in self._stage_names:
+                if len(self._stage_names) >= _MAX_STAGES:
+                    stage = "other"
+                self._stage_names.add(stage)
             self.stages.labels(stage).observe(float(ms) / 1000)
 
     def observe_job(self, status: str, report: dict | None) -> None:
         """Count one finished ingest job and its document outcomes."""
-        self.ingest_jobs.labels(status).inc()
+        self.ingest_jobs.labels(status if status in ("succeeded", "failed", "interrupted") else "other").inc()
         for outcome in _OUTCOMES:
             if report and report.get(outcome):
                 self.ingest_documents.labels(outcome).inc(report[outcome])

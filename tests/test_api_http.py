@@ -26,6 +26,7 @@ def api(wiki_index):
         "sales": keys.create(scopes=("context",), roles=("sales",)),
         "finance": keys.create(scopes=("context",), roles=("finance", "exec")),
         "ingest_only": keys.create(scopes=("ingest",), roles=("*",)),
+        "metrics": keys.create(scopes=("metrics",), roles=()),
     }
     with TestClient(create_app(services.settings, services=services)) as client:
         yield client, made, services.settings
@@ -138,7 +139,7 @@ def test_metrics_count_requests_by_route_template_and_stage(api):
     _context(client, keys["finance"], ["finance"])
     client.get(f"/v1/documents/{FORECAST}", params={"principal_id": "f", "role": ["finance"]},
                headers=_auth(keys["finance"]))
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=_auth(keys["metrics"])).text
     assert 'route="/v1/context",status="200"' in text
     assert 'route="/v1/documents/{doc_id:path}"' in text and FORECAST not in text
     assert 'stitch_context_stage_seconds_count{stage="embed"}' in text
@@ -204,7 +205,8 @@ def test_ingest_job_runs_in_background_and_reports(jobs_api):
     assert saved["status"] == "succeeded"
     found = _context(client, context_key, ["finance"])
     assert found.json()["passages"][0]["doc_id"] == FORECAST
-    assert 'stitch_ingest_jobs_total{status="succeeded"} 2.0' in client.get("/metrics").text
+    metrics_key = KeyStore(settings.keys_path).create(scopes=("metrics",), roles=())
+    assert 'stitch_ingest_jobs_total{status="succeeded"} 2.0' in client.get("/metrics", headers=_auth(metrics_key)).text
 
 
 def test_ingest_job_validation_and_scope(jobs_api, tmp_path):

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import JobsDep, MetricsDep, ServicesDep
-from api.schemas import HealthOut, ReadyOut
+from api.deps import JobsDep, MetricsDep, ServicesDep, require_scope
+from api.keys import ApiKey
+from api.schemas import ErrorOut, HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
+MetricsKey = Annotated[ApiKey, Depends(require_scope("metrics"))]
 
 
 @router.get("/healthz", response_model=HealthOut)
@@ -31,9 +35,13 @@ async def readyz(services: ServicesDep) -> JSONResponse:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": "stitch_http_requests_total{...} 3.0"}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"example": "stitch_http_requests_total{...} 3.0"}}},
+        **{s: {"model": ErrorOut} for s in (401, 403)},
+    },
 )
-def metrics(metrics: MetricsDep, jobs: JobsDep) -> Response:
-    """Prometheus text: requests and latency by route and status, stage timings, ingest counters."""
+def metrics(metrics: MetricsDep, jobs: JobsDep, key: MetricsKey) -> Response:
+    """Prometheus text (key with the ``metrics`` or ``admin`` scope): requests and latency by route and
+    status, stage timings, ingest counters — aggregates only, never per document or principal."""
     metrics.jobs_pending.set(jobs.pending())
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
