@@ -22,6 +22,7 @@ CONTEXT_OUT = {
         "text": "Enterprise customers may request a refund within 30 days ...", "score": 0.83, "source": "wiki",
         "title": "Enterprise Refund Policy", "uri": "https://wiki.northwind.example/sales/enterprise-refund-policy.md",
         "span": _SPAN, "pages": [], "updated_at": None, "entity_ids": [],
+        "content_hashes": ["9a0b..."], "visible_via": ["role:sales"],
     }],
     "citations": [{
         "id": 1, "doc_id": "wiki:sales/enterprise-refund-policy.md", "title": "Enterprise Refund Policy",
@@ -31,6 +32,8 @@ CONTEXT_OUT = {
     "entities": [],
     "usage": {"tokens": 412, "passages": 1, "truncated": False, "tokenizer": "cl100k_base"},
     "timings_ms": {"embed": 4.1, "search": 6.3, "rerank": 0.0, "assemble": 0.8, "total": 12.0},
+    "manifest": {"model": "all-MiniLM-L6-v2", "acl_tokens": ["public", "role:sales", "user:alice"],
+                 "generated_at": "2026-12-01T12:00:00+00:00"},
 }
 SEARCH_OUT = {
     "request_id": REQUEST_ID,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.errors import AuthenticationError, ConfigurationError, PermissionDeniedError
 
-SCOPES = ("context", "ingest", "entities:write", "metrics", "admin")  # metrics: GET /metrics only
+SCOPES = ("context", "ingest", "entities:write", "metrics", "audit", "admin")  # metrics: GET /metrics only; audit: replay
 ANY_ROLE = "*"
 
 

@@ -17,6 +17,7 @@ def context_pack_json(pack: ContextPack) -> dict:
                 "score": p.score, "source": p.source, "title": p.title, "uri": p.uri,
                 "span": {"start": p.start, "end": p.end}, "pages": list(p.pages),
                 "updated_at": p.updated_at, "entity_ids": list(p.entity_ids),
+                "content_hashes": list(p.content_hashes), "visible_via": list(p.visible_via),
             }
             for p in pack.passages
         ],
@@ -33,6 +34,7 @@ def context_pack_json(pack: ContextPack) -> dict:
         "usage": {"tokens": pack.tokens, "passages": len(pack.passages), "truncated": pack.truncated,
                   "tokenizer": "cl100k_base"},
         "timings_ms": pack.timings_ms,
+        "manifest": {"model": pack.model, "acl_tokens": list(pack.acl_tokens), "generated_at": pack.generated_at},
     }
 
 

@@ -67,6 +67,8 @@ class PassageOut(BaseModel):
     pages: list[int]
     updated_at: str | None
     entity_ids: list[str]
+    content_hashes: list[str] = Field(default_factory=list, description="one per chunk id (replay compares them)")
+    visible_via: list[str] = Field(default_factory=list, description="the principal's tokens that matched the ACL")
 
 
 class CitationOut(BaseModel):
@@ -93,6 +95,12 @@ class Usage(BaseModel):
     tokenizer: str = "cl100k_base"
 
 
+class PackManifest(BaseModel):
+    model: str = Field(description="embedding model that ranked the pack")
+    acl_tokens: list[str] = Field(description="tokens every store query of this request was filtered by")
+    generated_at: str = Field(description="UTC time the pack was assembled")
+
+
 class ContextOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [ex.CONTEXT_OUT]})
 
@@ -103,6 +111,7 @@ class ContextOut(BaseModel):
     entities: list[EntityOut]
     usage: Usage
     timings_ms: dict[str, float]
+    manifest: PackManifest | None = None
 
 
 class SearchHitOut(BaseModel):
@@ -204,3 +213,27 @@ class ReadyOut(BaseModel):
 
     status: str
     checks: dict[str, bool]
+
+
+class PassageReplayOut(BaseModel):
+    citation: int
+    doc_id: str
+    chunk_ids: list[str]
+    content_hashes: list[str]
+    visible_via: list[str]
+    same: bool = Field(description="every chunk is still stored with the same content hash")
+    still_visible: bool = Field(description="the same principal tokens still see the document")
+    changed_chunks: list[str]
+
+
+class PackReplayOut(BaseModel):
+    request_id: str
+    created_at: float
+    key_id: str
+    principal_id: str
+    roles: list[str]
+    acl_tokens: list[str]
+    query: str
+    model: str
+    passages: list[PassageReplayOut]
+    unchanged: bool = Field(description="every passage is the same and still visible")

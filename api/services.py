@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.encoder import Encoder, load_encoder
@@ -14,6 +15,9 @@ from entity_resolution.linker import RegistryLinker
 from ingest.ledger import Ledger
 from ingest.pipeline import IngestContext
 from retrieval.context import Retriever
+
+if TYPE_CHECKING:
+    from governance.packs import PackStore
 
 
 @dataclass
@@ -45,6 +49,13 @@ class Services:
         from entity_resolution.linker import linker_for
 
         return linker_for(self.settings)
+
+    @cached_property
+    def pack_store(self) -> "PackStore":
+        """Records of what each context request returned (explain and replay by request id)."""
+        from governance.packs import PackStore
+
+        return PackStore(self.settings.packs_path)
 
     def ingest_context(self) -> IngestContext:
         """What an ingest job writes to."""

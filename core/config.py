@@ -106,6 +106,11 @@ class Settings(BaseSettings):
         return self.data_dir / "audit.jsonl"
 
     @property
+    def packs_path(self) -> Path:
+        """SQLite records of what each context request returned (explain / replay)."""
+        return self.data_dir / "packs.sqlite3"
+
+    @property
     def keys_path(self) -> Path:
         """API keys file (hashed keys); defaults inside the data directory."""
         return self.api_keys_file or self.data_dir / "api_keys.json"

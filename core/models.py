@@ -125,6 +125,8 @@ class Passage:
     pages: tuple[int, ...] = ()
     updated_at: str | None = None
     entity_ids: tuple[str, ...] = ()
+    content_hashes: tuple[str, ...] = ()  # one per chunk id: lets a replay tell whether the text changed
+    visible_via: tuple[str, ...] = ()  # the principal's tokens that matched this document's ACL
 
 
 @dataclass(frozen=True)
@@ -149,3 +151,6 @@ class ContextPack:
     tokens: int = 0
     truncated: bool = False
     timings_ms: dict = field(default_factory=dict)
+    acl_tokens: tuple[str, ...] = ()  # what every store query of this request was filtered by
+    model: str = ""  # the embedding model (and backend) that ranked it
+    generated_at: str = ""  # UTC ISO time the pack was assembled

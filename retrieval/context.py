@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
+from core import payload as P
 from core.access import principal_tokens
 from core.config import Settings
 from core.encoder import Encoder
 from core.entities import QueryEntityResolver
 from core.models import ContextPack, EntityRef, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
+from governance.packs import visible_via
 from retrieval.pack import drop_duplicates, pack_passages, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
 from retrieval.search import SearchPlan, encode_query, search_chunks
@@ -90,17 +93,23 @@ class Retriever:
         spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         spans = widen_spans(spans, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
         packed = pack_passages(spans, top_k=request.top_k, max_tokens=request.max_tokens)
+        acl_by_doc = {c.payload[P.DOC_ID]: c.payload.get(P.ACL) or () for s in spans for c in s.chunks}
+        passages = tuple(replace(p, visible_via=visible_via(acl_by_doc.get(p.doc_id, ()), tokens))
+                         for p in packed.passages)
         done = time.perf_counter()
         timings = dict(result.timings_ms, assemble=_ms(done - t_assemble), total=_ms(done - started))
         return ContextPack(
             request_id=uuid.uuid4().hex,
             context=packed.context,
-            passages=packed.passages,
+            passages=passages,
             citations=packed.citations,
             entities=result.entities,
             tokens=packed.tokens,
             truncated=packed.truncated,
             timings_ms=timings,
+            acl_tokens=tokens,
+            model=self.encoder.name,
+            generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
 
     def _entities(self, query: str, tokens: tuple[str, ...]) -> tuple[EntityRef, ...]:

@@ -120,6 +120,7 @@ def _passage(span: StitchedSpan, number: int, text: str) -> Passage:
         text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
         uri=first.get(P.URI), start=span.start, end=end, pages=tuple(pages),
         updated_at=updated, entity_ids=tuple(entity_ids),
+        content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered),
     )
 
 

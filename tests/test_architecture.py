@@ -11,9 +11,10 @@ ALLOWED = {
     "core": {"core"},
     "entity_resolution": {"core", "entity_resolution"},
     "ingest": {"core", "entity_resolution", "ingest"},
-    "retrieval": {"core", "entity_resolution", "retrieval"},
-    "api": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation"},
-    "evaluation": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation"},
+    "retrieval": {"core", "entity_resolution", "retrieval", "governance"},
+    "governance": {"core", "governance"},
+    "api": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation", "governance"},
+    "evaluation": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation", "governance"},
 }
 
 

@@ -13,6 +13,7 @@ from api.deps import ContextKey, MetricsDep, ServicesDep, principal_for
 from api.render import context_pack_json, search_hits_json
 from api.schemas import ContextIn, ContextOut, ErrorOut, FiltersIn, SearchIn, SearchOut
 from core.models import SearchFilters
+from governance.packs import record_for
 from retrieval.context import ContextRequest
 
 router = APIRouter(prefix="/v1", tags=["context"])
@@ -42,6 +43,9 @@ async def post_context(
     request = _request(http, body, key)
     pack = await run_in_threadpool(services.retriever.context, request)
     pack = replace(pack, request_id=http.state.request_id)
+    record = record_for(pack, key_id=key.key_id, principal_id=request.principal.id,
+                        roles=request.principal.roles, query=request.query)
+    await run_in_threadpool(services.pack_store.record, record)
     metrics.observe_stages(pack.timings_ms)
     note(http, doc_ids=sorted({p.doc_id for p in pack.passages}))
     return context_pack_json(pack)
