@@ -16,7 +16,7 @@ from api.jobs import JobRunner
 from api.keys import KeyStore
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
-from api.routes import context, documents, entities, health, ingest, packs
+from api.routes import context, documents, entities, feedback, health, ingest, packs
 from api.services import Services
 from core.config import Settings, get_settings
 from core.errors import StitchError
@@ -87,7 +87,7 @@ def create_app(
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.key_store = KeyStore(settings.keys_path)
     _install_error_handlers(app)
-    for module in (health, context, packs, documents, ingest, entities):
+    for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=AuditLog(settings.audit_log_path)

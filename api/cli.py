@@ -24,9 +24,12 @@ app.add_typer(keys_app, name="keys")
 def _register_subcommands() -> None:
     from api.cli_entities import entities_app
     from api.cli_eval import eval_app
+    from api.cli_governance import eval_feedback, tune_app
 
+    eval_app.command("feedback")(eval_feedback)
     app.add_typer(eval_app, name="eval")
     app.add_typer(entities_app, name="entities")
+    app.add_typer(tune_app, name="tune")
 
 
 _register_subcommands()

@@ -237,3 +237,21 @@ class PackReplayOut(BaseModel):
     model: str
     passages: list[PassageReplayOut]
     unchanged: bool = Field(description="every passage is the same and still visible")
+
+
+class FeedbackLabelIn(_Body):
+    doc_id: str = Field(..., min_length=1, max_length=512, examples=["wiki:sales/enterprise-refund-policy.md"])
+    label: Literal["relevant", "not_relevant", "wrong_entity", "missing"]
+    entity_id: str = Field("", max_length=64, description="for wrong_entity: the entity that was wrong")
+
+
+class FeedbackIn(_Body):
+    request_id: str = Field(..., min_length=1, max_length=128)
+    principal: PrincipalIn
+    labels: list[FeedbackLabelIn] = Field(..., min_length=1, max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+class FeedbackOut(BaseModel):
+    request_id: str
+    stored: int

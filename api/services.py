@@ -17,6 +17,7 @@ from ingest.pipeline import IngestContext
 from retrieval.context import Retriever
 
 if TYPE_CHECKING:
+    from governance.feedback import FeedbackStore
     from governance.packs import PackStore
 
 
@@ -41,7 +42,22 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.settings, self.encoder, self.store, entity_resolver=self.entity_registry)
+        from governance.tuning import load_state
+        from retrieval.search import SearchPlan
+
+        state = load_state(self.settings.tuning_path)
+        return Retriever(
+            self.settings, self.encoder, self.store, entity_resolver=self.entity_registry,
+            plan=SearchPlan.from_settings(self.settings).tuned(state),
+            source_priors=dict(state.source_priors) if state else {},
+        )
+
+    @cached_property
+    def feedback(self) -> "FeedbackStore":
+        """Expert labels on context requests."""
+        from governance.feedback import FeedbackStore
+
+        return FeedbackStore(self.settings.feedback_path)
 
     @cached_property
     def entity_registry(self) -> RegistryLinker:

@@ -111,6 +111,16 @@ class Settings(BaseSettings):
         return self.data_dir / "packs.sqlite3"
 
     @property
+    def feedback_path(self) -> Path:
+        """SQLite expert labels on context requests."""
+        return self.data_dir / "feedback.sqlite3"
+
+    @property
+    def tuning_path(self) -> Path:
+        """What ``stitch tune`` learned from feedback (portable JSON; export/import it)."""
+        return self.data_dir / "tuning.json"
+
+    @property
     def keys_path(self) -> Path:
         """API keys file (hashed keys); defaults inside the data directory."""
         return self.api_keys_file or self.data_dir / "api_keys.json"

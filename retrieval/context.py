@@ -18,7 +18,7 @@ from core.store.protocol import VectorStore
 from governance.packs import visible_via
 from retrieval.pack import drop_duplicates, pack_passages, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
-from retrieval.search import SearchPlan, encode_query, search_chunks
+from retrieval.search import SearchPlan, apply_source_priors, encode_query, search_chunks
 from retrieval.stitch import merge_hits, widen_spans
 
 
@@ -52,6 +52,7 @@ class Retriever:
     plan: SearchPlan | None = None  # None: SearchPlan.from_settings(settings)
     entity_resolver: QueryEntityResolver | None = None
     reranker: Reranker | None = None  # None: the settings' cross-encoder, if one is configured
+    source_priors: dict[str, float] = field(default_factory=dict)  # learned from feedback (stitch tune)
 
     def __post_init__(self) -> None:
         if self.plan is None:
@@ -70,6 +71,7 @@ class Retriever:
             self.store, vectors, acl_tokens=tokens, limit=limit, plan=self.plan, filters=request.filters,
             entity_ids=tuple(dict.fromkeys(e.entity_id for e in entities)),
         )
+        hits = apply_source_priors(hits, self.source_priors)
         t2 = time.perf_counter()
         if self.reranker is not None:
             hits = rerank_hits(self.reranker, request.query, hits, depth=self.plan.rerank_depth)

@@ -6,7 +6,7 @@ Defaults were tuned on SciFact *train* queries (docs/retrieval.md); test queries
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import payload as P
 from core.config import Settings
@@ -14,6 +14,7 @@ from core.encoder import Encoder
 from core.models import Hit, SearchFilters, SparseVector
 from core.sparse import sparse_query_vector
 from core.store.protocol import FusionKind, HybridQuery, PrefetchSpec, VectorStore
+from governance.tuning import TuningState
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class SearchPlan:
     def from_settings(cls, settings: Settings) -> "SearchPlan":
         """The deployment's plan: depth and RRF constant from settings, the rest tuned defaults."""
         return cls(prefetch_limit=settings.prefetch_limit, rrf_k=settings.rrf_k, fusion=settings.fusion)
+
+    def tuned(self, state: TuningState | None) -> "SearchPlan":
+        """This plan with what feedback tuning learned (``stitch tune``) laid over it."""
+        if state is None:
+            return self
+        learned = {k: getattr(state, k) for k in ("fusion", "prefetch_limit", "entity_weight")}
+        return replace(self, **{k: v for k, v in learned.items() if v is not None})
 
 
 @dataclass(frozen=True)
@@ -90,3 +98,11 @@ def search_chunks(
         weights=None if uniform else tuple(weights), exact=plan.exact,
     )
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
+
+
+def apply_source_priors(hits: list[Hit], priors: dict[str, float]) -> list[Hit]:
+    """Re-rank hits by score × the learned prior of their source (1.0 for sources without one)."""
+    if not priors:
+        return hits
+    scored = [replace(h, score=h.score * priors.get(h.payload.get(P.SOURCE, ""), 1.0)) for h in hits]
+    return sorted(scored, key=lambda h: h.score, reverse=True)

@@ -1,0 +1,126 @@
+"""Feedback as evaluation data (``stitch eval feedback``) and as training data (``stitch tune``).
+
+Tuning fits on a deterministic share of the labelled requests and compares against the deployment's
+current state on the rest; it applies only if the held-out nDCG@10 improves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, replace
+
+from core import payload as P
+from core.models import Principal
+from evaluation.metrics import ndcg_at, recall_at
+from governance.feedback import LabelledRequest
+from governance.tuning import TuningState, load_state, save_state
+from retrieval.context import ContextRequest, Retriever
+from retrieval.search import SearchPlan
+
+HELD_OUT_SHARE = 0.3
+MIN_GAIN = 0.001  # held-out nDCG@10 must improve by at least this much to apply
+
+
+def _held_out(request_id: str) -> bool:
+    return int(hashlib.sha256(request_id.encode()).hexdigest()[:8], 16) % 1000 < HELD_OUT_SHARE * 1000
+
+
+def _ranking(retriever: Retriever, request: LabelledRequest) -> list[str]:
+    asked = ContextRequest(request.query, Principal(request.principal_id, request.roles))
+    hits, _ = retriever.search(asked, limit=50)
+    return list(dict.fromkeys(h.payload[P.DOC_ID] for h in hits))
+
+
+def score(retriever: Retriever, requests: list[LabelledRequest]) -> dict:
+    """Mean nDCG@10 and Recall@10 of ``retriever`` on labelled requests (relevant + missing count as 1)."""
+    if not requests:
+        return {"requests": 0, "ndcg@10": None, "recall@10": None}
+    rankings = [(_ranking(retriever, r), r.judgements) for r in requests]
+    return {
+        "requests": len(requests),
+        "ndcg@10": round(sum(ndcg_at(rank, rel, 10) for rank, rel in rankings) / len(rankings), 4),
+        "recall@10": round(sum(recall_at(rank, rel, 10) for rank, rel in rankings) / len(rankings), 4),
+    }
+
+
+@dataclass
+class _QueryCache:
+    """Encodes each query once across the tuning grid."""
+
+    encoder: object
+
+    def __post_init__(self) -> None:
+        self._cache: dict[str, object] = {}
+        self.name = self.encoder.name
+        self.dimension = self.encoder.dimension
+
+    def encode_query(self, text: str):  # noqa: ANN201 - numpy array
+        if text not in self._cache:
+            self._cache[text] = self.encoder.encode_query(text)
+        return self._cache[text]
+
+
+def _priors(train: list[LabelledRequest], retriever: Retriever) -> dict[str, float]:
+    """Per-source prior: the source's share of relevant judgements over its share of all, bounded."""
+    judged: dict[str, list[int]] = defaultdict(list)
+    for request in train:
+        for doc_id, grade in request.judgements.items():
+            judged[doc_id.split(":", 1)[0]].append(grade)
+    total = [g for grades in judged.values() for g in grades]
+    if not total or len(judged) < 2:
+        return {}
+    base = (sum(total) + 1) / (len(total) + 2)
+    return {s: round(min(2.0, max(0.5, ((sum(g) + 1) / (len(g) + 2)) / base)), 3) for s, g in judged.items()}
+
+
+def _candidates(base: SearchPlan, priors: dict[str, float]):  # noqa: ANN202 - iterator of (plan, priors)
+    for fusion, depth, entity_weight, use_priors in itertools.product(
+        ("dbsf", "rrf"), (50, 100, 200), (0.5, 1.0, 2.0), (False, True)
+    ):
+        if use_priors and not priors:
+            continue
+        yield replace(base, fusion=fusion, prefetch_limit=depth, entity_weight=entity_weight), (priors if use_priors else {})
+
+
+def tune(retriever: Retriever, requests: list[LabelledRequest], *, tuning_path, apply: bool = True) -> dict:  # noqa: ANN001
+    """Fit plan parameters and source priors on the training share; apply only if held-out nDCG@10 improves."""
+    train = [r for r in requests if not _held_out(r.request_id)]
+    held = [r for r in requests if _held_out(r.request_id)]
+    if not train or not held:
+        return {"applied": False, "reason": f"need labelled requests on both sides of the split "
+                                            f"(train {len(train)}, held-out {len(held)})"}
+    cached = replace(retriever, encoder=_QueryCache(retriever.encoder))
+    best = max(
+        _candidates(cached.plan, _priors(train, cached)),
+        key=lambda c: score(replace(cached, plan=c[0], source_priors=c[1]), train)["ndcg@10"],
+    )
+    before = score(cached, held)
+    after = score(replace(cached, plan=best[0], source_priors=best[1]), held)
+    better = after["ndcg@10"] >= before["ndcg@10"] + MIN_GAIN
+    state = TuningState(best[0].fusion, best[0].prefetch_limit, best[0].entity_weight, dict(best[1]),
+                        len(train), {"before": before["ndcg@10"], "after": after["ndcg@10"], "requests": len(held)})
+    if better and apply:
+        save_state(state, tuning_path)
+    return {"applied": bool(better and apply), "better": better, "train_requests": len(train),
+            "held_out": {"before": before, "after": after}, "state": state.__dict__,
+            "previous": (load_state(tuning_path).__dict__ if tuning_path.exists() and not (better and apply) else None)}
+
+
+def run_feedback_eval(services) -> dict:  # noqa: ANN001 - api.services.Services
+    """Recall@10 / nDCG@10 of today's retrieval on every labelled request, plus pending entity corrections."""
+    requests = services.feedback.labelled_requests(services.pack_store)
+    return {
+        **score(services.retriever, requests),
+        "labels": sum(len(r.judgements) for r in requests),
+        "entity_corrections": [
+            {"request_id": r, "doc_id": d, "entity_id": e} for r, d, e in services.feedback.entity_corrections()
+        ],
+    }
+
+
+def run_tune(services, *, apply: bool = True) -> dict:  # noqa: ANN001 - api.services.Services
+    """``stitch tune``: fit on the labels, report before/after on the held-out share, apply only if better."""
+    requests = services.feedback.labelled_requests(services.pack_store)
+    return tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply)

@@ -1,0 +1,137 @@
+"""Expert feedback: stored per principal, ACL-checked, turned into evaluation data, and tuning that
+applies only when it improves held-out nDCG@10."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.keys import KeyStore
+from api.services import Services
+from core.config import Settings
+from evaluation.feedback import run_feedback_eval, run_tune
+from governance.tuning import TuningState, load_state
+from ingest.manifest import load_manifest
+from ingest.pipeline import ingest_manifests
+from core.errors import ConfigurationError
+
+TOPICS = [
+    "zorblax sync", "quenta login", "vexil export", "morrow billing", "tandem upload", "krill search",
+    "ossify backup", "plinth printing", "garnet webhook", "hollis invoice", "juniper calendar", "lattice report",
+    "mosaic import", "nectar badge", "orbit payroll", "pylon mailbox", "quarry archive", "russet tagging",
+    "sable dashboard", "tundra scheduler", "umber metrics", "velvet alerts", "willow routing", "xenon ledger",
+]
+
+
+def _corpus(root):
+    for source, default in (("kb", "support"), ("chatter", "support")):
+        folder = root / source
+        folder.mkdir(parents=True)
+        (root / f"{source}.yaml").write_text(
+            f"source: {source}\nkind: files\npath: {source}\nacl:\n  default: [{default}]\n", encoding="utf-8")
+    (root / "restricted").mkdir()
+    (root / "restricted.yaml").write_text(
+        "source: restricted\nkind: files\npath: restricted\nacl:\n  default: [legal]\n", encoding="utf-8")
+    (root / "restricted" / "memo.md").write_text("# Memo\n\nThe zorblax sync settlement is confidential.\n")
+    for i, topic in enumerate(TOPICS):
+        slug = topic.replace(" ", "-")
+        (root / "kb" / f"{slug}.md").write_text(
+            f"# How to repair {topic}\n\nResolution: open the admin panel, rotate the service token, then run "
+            f"the repair job for {topic}. Verified by the platform team in release {i + 3}.\n", encoding="utf-8")
+        (root / "chatter" / f"{slug}.md").write_text(
+            f"# {topic} {topic}\n\n{topic}? {topic} broken again. {topic} {topic} anyone? {topic} fix?\n",
+            encoding="utf-8")
+    return [load_manifest(root / f"{name}.yaml") for name in ("kb", "chatter", "restricted")]
+
+
+@pytest.fixture()
+def served(tmp_path, encoder):
+    manifests = _corpus(tmp_path)
+    services = Services(Settings(data_dir=tmp_path / "data"))
+    services.__dict__["encoder"] = encoder
+    ingest_manifests(manifests, services.ingest_context())
+    keys = KeyStore(services.settings.keys_path)
+    key = keys.create(scopes=("context",), roles=("support", "legal"))
+    with TestClient(create_app(services.settings, services=services)) as client:
+        yield client, {"Authorization": f"Bearer {key}"}, services
+    services.store.close()
+
+
+def _ask(client, headers, topic, request_id, who="sam"):
+    body = {"query": f"{topic} fix", "principal": {"id": who, "roles": ["support"]}, "top_k": 4}
+    response = client.post("/v1/context", headers={**headers, "X-Request-ID": request_id}, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _label_all(client, headers):
+    for i, topic in enumerate(TOPICS):
+        _ask(client, headers, topic, f"req-{i}")
+        slug = topic.replace(" ", "-")
+        labels = [{"doc_id": f"kb:{slug}.md", "label": "relevant"},
+                  {"doc_id": f"chatter:{slug}.md", "label": "not_relevant"}]
+        body = {"request_id": f"req-{i}", "principal": {"id": "sam", "roles": ["support"]}, "labels": labels}
+        response = client.post("/v1/feedback", headers=headers, json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["stored"] == 2
+
+
+def test_feedback_is_acl_checked_and_bound_to_the_requests_principal(served):
+    client, headers, _ = served
+    _ask(client, headers, "zorblax sync", "req-x")
+    hidden = {"request_id": "req-x", "principal": {"id": "sam", "roles": ["support"]},
+              "labels": [{"doc_id": "restricted:memo.md", "label": "missing"}]}
+    denied = client.post("/v1/feedback", headers=headers, json=hidden)
+    absent = client.post("/v1/feedback", headers=headers, json={**hidden, "labels": [
+        {"doc_id": "restricted:no-such.md", "label": "missing"}]})
+    assert denied.status_code == absent.status_code == 404
+    assert denied.json()["error"]["message"] == absent.json()["error"]["message"]
+    other = {"request_id": "req-x", "principal": {"id": "eve", "roles": ["support"]},
+             "labels": [{"doc_id": "kb:zorblax-sync.md", "label": "relevant"}]}
+    assert client.post("/v1/feedback", headers=headers, json=other).status_code == 404
+    unknown = {**other, "request_id": "never-made"}
+    assert client.post("/v1/feedback", headers=headers, json=unknown).status_code == 404
+    bad = {**other, "principal": {"id": "sam", "roles": ["support"]}, "labels": [{"doc_id": "kb:x", "label": "meh"}]}
+    assert client.post("/v1/feedback", headers=headers, json=bad).status_code == 422
+
+
+def test_feedback_becomes_evaluation_data_and_tuning_improves_held_out_ndcg(served):
+    client, headers, services = served
+    _label_all(client, headers)
+    before = run_feedback_eval(services)
+    assert before["requests"] == len(TOPICS) and before["labels"] == 2 * len(TOPICS)
+    result = run_tune(services)
+    held = result["held_out"]
+    assert held["after"]["requests"] > 0 and result["train_requests"] > 0
+    assert held["after"]["ndcg@10"] > held["before"]["ndcg@10"], held
+    assert result["applied"] is True
+    state = load_state(services.settings.tuning_path)
+    assert state.source_priors["kb"] > state.source_priors["chatter"]
+    assert state.held_out["after"] == held["after"]["ndcg@10"]
+
+
+def test_tuning_keeps_the_current_state_when_it_would_not_help(served):
+    client, headers, services = served
+    for i, topic in enumerate(TOPICS[:12]):
+        _ask(client, headers, topic, f"r-{i}")
+        slug = topic.replace(" ", "-")
+        labels = [{"doc_id": f"kb:{slug}.md", "label": "relevant"}, {"doc_id": f"chatter:{slug}.md", "label": "relevant"}]
+        client.post("/v1/feedback", headers=headers,
+                    json={"request_id": f"r-{i}", "principal": {"id": "sam", "roles": ["support"]}, "labels": labels})
+    result = run_tune(services)
+    assert result["applied"] is False
+    assert not services.settings.tuning_path.exists()
+
+
+def test_the_tuning_file_is_portable_and_validated(tmp_path):
+    state = TuningState(fusion="rrf", prefetch_limit=50, entity_weight=2.0, source_priors={"kb": 1.5}, trained_on=9)
+    assert TuningState.from_json(state.to_json(), where="t.json") == state
+    broken = json.loads(state.to_json())
+    broken["source_priors"] = {"kb": -1}
+    with pytest.raises(ConfigurationError, match="source_priors"):
+        TuningState.from_json(json.dumps(broken), where="t.json")
+    with pytest.raises(ConfigurationError, match="not a Stitch tuning file"):
+        TuningState.from_json("{}", where="t.json")
