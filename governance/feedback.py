@@ -3,7 +3,6 @@ wrong entity, and documents that should have been there. Stored with the key and
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -13,6 +12,7 @@ from pathlib import Path
 
 from core.errors import InputError, NotFoundError
 from core.store.protocol import VectorStore
+from governance.sqlite import open_db
 from governance.packs import PackRecord
 
 LABELS = ("relevant", "not_relevant", "wrong_entity", "missing")
@@ -65,12 +65,8 @@ class FeedbackStore:
     """SQLite table of labels (WAL)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
 
     def add(self, record: PackRecord, labels: Sequence[Label], *, key_id: str, note: str = "") -> int:
         """Store labels on ``record``'s request; returns how many."""

@@ -8,7 +8,6 @@ into evaluation data) and is shown only to keys with the ``audit`` scope.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections.abc import Collection
@@ -18,6 +17,7 @@ from pathlib import Path
 from core import payload as P
 from core.errors import NotFoundError
 from core.store.protocol import VectorStore
+from governance.sqlite import open_db
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (
@@ -68,12 +68,8 @@ class PackStore:
     """SQLite table of pack records (WAL: the API writes, ``stitch`` commands read)."""
 
     def __init__(self, path: Path | str) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
+        self._db = open_db(path, _SCHEMA)
 
     def record(self, pack: PackRecord) -> None:
         """Keep one request's record. Callers may choose request ids (X-Request-ID), so a repeated id
