@@ -55,3 +55,25 @@ def eval_all(
     _emit(result, as_json, format_suite_report(result))
     if result.get("access_control", {}).get("leaks", 0):
         raise typer.Exit(1)
+
+
+@eval_app.command("leaks")
+def eval_leaks(
+    probes: Annotated[int, typer.Option("--probes", min=1, help="randomised principal × query × endpoint probes")] = (
+        10_000),
+    seed: Annotated[int, typer.Option("--seed", help="corpus and probe seed")] = 0,
+    corpus: Annotated[Path | None, typer.Option("--corpus", help="a folder of manifests (or with manifests/) "
+                                                "instead of the generated canary corpus")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Adversarial prober: ingest a canary corpus in a scratch dir, probe every endpoint; exit 1 on any leak."""
+    from evaluation.leaks import run_leaks
+    from evaluation.leaks_report import format_leaks_report
+
+    if corpus is not None and not corpus.is_dir():
+        raise typer.BadParameter(f"{corpus}: not a folder", param_hint="--corpus")
+    command = " ".join(["stitch eval leaks", *sys.argv[3:]]) if len(sys.argv) > 2 else "stitch eval leaks"
+    result = run_leaks(probes=probes, seed=seed, corpus=corpus, command=command)
+    _emit(result, as_json, format_leaks_report(result))
+    if result["leaks"]:
+        raise typer.Exit(1)

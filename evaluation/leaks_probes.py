@@ -1,0 +1,297 @@
+"""Randomised principal × query × endpoint probes against the real app, and the endpoint registry.
+
+An endpoint is one entry of ``ENDPOINTS``: a weight and a ``send(ctx, principal, rng) -> Outcome``.
+The judge scans every outcome the same way; an endpoint adds its own checks (hidden = missing 404s,
+counts, refusals) by returning extra leaks. Adding a transport (MCP tools) is one more entry.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from evaluation.leaks_corpus import ROLES, USERS
+from evaluation.leaks_judge import Judge, Leak
+from evaluation.leaks_oracle import KeyGrant
+
+MISSING_DOC = "wiki:no-such-page-0000.md"
+MISSING_ENTITY = "ent_0000000000000000"
+ODD_ROLES = ("public", "intern", "sales, exec", "exec public", "user:dana", "")
+_JSON = {"Content-Type": "application/json"}
+BAD_IDS = ("../../etc/passwd", "wiki:" + "A" * 300, "%00", "wiki:drafts/../public/x.md", "crm:C-90%", "ent_' OR 1=1 --")
+
+
+@dataclass(frozen=True)
+class ProbeKey:
+    name: str
+    secret: str
+    grant: KeyGrant
+    scope: str = "context"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key: ProbeKey
+    id: str
+    roles: tuple[str, ...]
+
+    @property
+    def tokens(self) -> frozenset[str]:
+        return self.key.grant.legit_tokens(self.id, list(self.roles))
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.key.secret}"}
+
+    @property
+    def claimed(self) -> frozenset[str]:
+        """What the caller asked to be: every asserted role and its id, vouched for or not."""
+        return frozenset({"public", f"user:{self.id}", *(f"role:{r}" for r in self.roles)})
+
+    def label(self) -> str:
+        return f"{self.key.name}:{self.id}:{'+'.join(self.roles) or '-'}"
+
+
+@dataclass
+class Outcome:
+    """One probe's response, what the caller sent itself (exempt from the scan) and endpoint-specific leaks."""
+
+    endpoint: str
+    request: str
+    status: int
+    text: str
+    tokens: frozenset[str]
+    exempt: tuple[str, ...] = ()
+    claimed: frozenset[str] = frozenset()
+    leaks: list[tuple[str, str, str]] = field(default_factory=list)
+    refused_expected: bool = False
+
+
+@dataclass
+class ProbeContext:
+    """Everything a probe needs: the client, the judge, keys, queries, targets, jobs."""
+
+    client: object  # fastapi.testclient.TestClient
+    judge: Judge
+    keys: list[ProbeKey]
+    ingest_keys: list[ProbeKey]
+    queries: list[str]
+    doc_targets: list[str]
+    entity_targets: list[str]
+    job_ids: dict[str, str] = field(default_factory=dict)  # job id -> ingest key name that submitted it
+    missing_bodies: dict[tuple, str] = field(default_factory=dict)
+    bad_ingest_bodies: list[dict] = field(default_factory=list)
+
+
+def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
+    key = rng.choice(ctx.keys)
+    allowed = ROLES if "*" in key.grant.roles else key.grant.roles
+    pool = list(allowed) if rng.random() < 0.75 else list(ROLES)
+    roles = rng.sample(pool, k=min(len(pool), rng.randint(0, 3)))
+    if rng.random() < 0.08:
+        roles.append(rng.choice(ODD_ROLES))
+    pid = rng.choice([*USERS, *USERS, "alice", "mallory", f"u{rng.randint(0, 999)}"])
+    return Principal(key, pid, tuple(dict.fromkeys(roles)))
+
+
+def _query(ctx: ProbeContext, rng: random.Random) -> str:
+    return rng.choice(ctx.queries)
+
+
+def _body(p: Principal, query: str, rng: random.Random) -> dict:
+    return {"query": query, "principal": {"id": p.id, "roles": list(p.roles)},
+            "top_k": rng.choice([1, 3, 8, 20]), "max_tokens": rng.choice([50, 500, 2000, 6000])}
+
+
+def _outcome(endpoint: str, p: Principal, request: str, response, **kw) -> Outcome:  # noqa: ANN001
+    refused = p.key.grant.must_refuse(p.id, list(p.roles))
+    return Outcome(endpoint, f"{p.label()} {request}", response.status_code, response.text, p.tokens,
+                   claimed=p.claimed, refused_expected=refused, **kw)
+
+
+def _post_retrieval(path: str) -> Callable:
+    def send(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+        query = _query(ctx, rng)
+        body = _body(p, query, rng)
+        response = ctx.client.post(path, json=body, headers=p.headers)
+        out = _outcome(path, p, json.dumps(query), response)
+        if response.status_code == 200 and path == "/v1/context":
+            pack = response.json()
+            if pack["usage"]["passages"] != len(pack["passages"]) or len(pack["passages"]) > body["top_k"]:
+                out.leaks.append(("baseline", "count", f"usage.passages={pack['usage']['passages']}"))
+            out.leaks += _entity_refs(ctx, pack.get("entities", []), p)
+        return out
+    return send
+
+
+def _entity_refs(ctx: ProbeContext, refs: list[dict], p: Principal) -> list[tuple[str, str, str]]:
+    """Entities in a pack or a list: each must have a visible document, and no more documents than visible."""
+    found = []
+    for ref in refs:
+        entity_id = ref.get("entity_id", "")
+        visible = ctx.judge.entity_visible_docs(entity_id, p.tokens)
+        cls = ctx.judge.entity_class(entity_id, p.tokens, p.claimed)
+        if entity_id not in ctx.judge.entities.docs:
+            found.append((cls, "entity_id", entity_id))  # unknown to the steward view: cannot be explained
+        elif "documents" in ref and ref["documents"] > len(visible):
+            found.append((cls, "count", f"{entity_id}: documents={ref['documents']} > {len(visible)} visible"))
+    return found
+
+
+def _normalised_error(text: str, target: str) -> str:
+    try:
+        error = json.loads(text)["error"]
+    except (ValueError, KeyError, TypeError):
+        return text
+    return json.dumps({k: str(v).replace(target, "<id>") for k, v in error.items() if k != "request_id"})
+
+
+def _hidden_like_missing(ctx: ProbeContext, p: Principal, url: str, missing: str, target: str,
+                         response, cls: str) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    """A hidden target must answer exactly like a target that does not exist."""
+    if response.status_code == 200:
+        return [(cls, "status", f"200 for hidden {target}")]
+    cache_key = (p.key.name, url, p.id, p.roles)
+    if cache_key not in ctx.missing_bodies:
+        params = {"principal_id": p.id, "role": list(p.roles)}
+        ctx.missing_bodies[cache_key] = ctx.client.get(f"{url}/{missing}", params=params, headers=p.headers).text
+    if _normalised_error(response.text, target) != _normalised_error(ctx.missing_bodies[cache_key], missing):
+        return [(cls, "error_text", f"hidden {target} answers unlike a missing id ({response.status_code})")]
+    return []
+
+
+def send_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    target = rng.choice(ctx.doc_targets)
+    params = {"principal_id": p.id, "role": list(p.roles)}
+    response = ctx.client.get(f"/v1/documents/{target}", params=params, headers=p.headers)
+    out = _outcome("/v1/documents/{id}", p, target, response, exempt=(target,))
+    refused = out.refused_expected and response.status_code in (403, 422)
+    if not refused and target not in ctx.judge.visible(p.tokens):
+        out.leaks += _hidden_like_missing(ctx, p, "/v1/documents", MISSING_DOC, target, response,
+                                          ctx.judge.doc_class(target))
+    return out
+
+
+def send_entity_list(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    q = _query(ctx, rng) if rng.random() < 0.5 else rng.choice([*ctx.judge.plan.entity_names, "", "a", "cap"])
+    q = q[: rng.randint(3, 40)] if q and rng.random() < 0.3 else q
+    params = {"q": q, "principal_id": p.id, "role": list(p.roles), "limit": 200}
+    response = ctx.client.get("/v1/entities", params=params, headers=p.headers)
+    out = _outcome("/v1/entities", p, json.dumps(q), response)
+    if response.status_code == 200:
+        out.leaks += _entity_refs(ctx, response.json().get("entities", []), p)
+    return out
+
+
+def send_entity_show(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    target = rng.choice(ctx.entity_targets)
+    params = {"principal_id": p.id, "role": list(p.roles)}
+    response = ctx.client.get(f"/v1/entities/{target}", params=params, headers=p.headers)
+    out = _outcome("/v1/entities/{id}", p, target, response, exempt=(target,))
+    if out.refused_expected and response.status_code in (403, 422):
+        return out
+    if not ctx.judge.entity_visible_docs(target, p.tokens):
+        out.leaks += _hidden_like_missing(ctx, p, "/v1/entities", MISSING_ENTITY, target, response,
+                                          ctx.judge.entity_class(target, p.tokens, p.claimed))
+    elif response.status_code == 200:
+        out.leaks += _entity_refs(ctx, [response.json()], p)
+    return out
+
+
+def send_bad_request(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    """Error bodies: bad ids, malformed bodies, foreign roles; none may carry anything hidden."""
+    choice = rng.randrange(4)
+    params = {"principal_id": p.id, "role": list(p.roles)}
+    if choice == 0:
+        bad = rng.choice(BAD_IDS)
+        response = ctx.client.get(f"/v1/documents/{bad}", params=params, headers=p.headers)
+    elif choice == 1:
+        bad = rng.choice(BAD_IDS)
+        response = ctx.client.get(f"/v1/entities/{bad}", params=params, headers=p.headers)
+    elif choice == 2:
+        bad = json.dumps({"query": _query(ctx, rng), "principal": {"id": p.id, "roles": "sales"}, "top_k": -1})
+        response = ctx.client.post("/v1/context", content=bad, headers={**p.headers, **_JSON})
+    else:
+        foreign = rng.choice([r for r in ROLES if r not in p.key.grant.roles] or ["exec public", "sales,exec"])
+        p = replace(p, roles=tuple(dict.fromkeys((*p.roles, foreign))))  # judged as what was asserted
+        bad = json.dumps({"query": _query(ctx, rng), "principal": {"id": p.id, "roles": list(p.roles)}})
+        response = ctx.client.post("/v1/search", content=bad, headers={**p.headers, **_JSON})
+    return _outcome("errors", p, bad[:120], response, exempt=(bad,))
+
+
+def send_metrics(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    response = ctx.client.get("/metrics", headers=p.headers if rng.random() < 0.5 else {})
+    return Outcome("/metrics", "GET /metrics", response.status_code, response.text, frozenset({"public"}))
+
+
+def send_job(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    """Job reports: only the key that submitted a job may read it; bad ingest bodies quote no file."""
+    reader = rng.choice(ctx.ingest_keys + [p.key])
+    if ctx.bad_ingest_bodies and rng.random() < 0.4:
+        body = rng.choice(ctx.bad_ingest_bodies)
+        response = ctx.client.post("/v1/ingest/jobs", json=body, headers={"Authorization": f"Bearer {reader.secret}"})
+        out = Outcome("/v1/ingest/jobs", f"{reader.name} POST {json.dumps(body)[:120]}", response.status_code,
+                      response.text, frozenset({"public"}), exempt=tuple(_strings(body)))
+        if response.status_code == 202:
+            out.leaks.append(("confinement", "status", f"accepted {json.dumps(body)[:120]}"))
+        return out
+    job_id = rng.choice(sorted(ctx.job_ids) or ["job_" + "0" * 32])
+    response = ctx.client.get(f"/v1/ingest/jobs/{job_id}", headers={"Authorization": f"Bearer {reader.secret}"})
+    out = Outcome("/v1/ingest/jobs/{id}", f"{reader.name} GET {job_id}", response.status_code, response.text,
+                  frozenset({"public"}), exempt=(job_id,))
+    owner = ctx.job_ids.get(job_id)
+    if response.status_code == 200 and owner != reader.name and reader.grant.roles != ("admin",):
+        out.leaks.append(("jobs", "status", f"{reader.name} read the job of {owner}"))
+    elif response.status_code == 200:
+        out.text = ""  # the submitter reads its own report: its own sources' file names are its own business
+    return out
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    weight: float
+    send: Callable[[ProbeContext, Principal, random.Random], Outcome]
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "context": Endpoint(30, _post_retrieval("/v1/context")),
+    "search": Endpoint(24, _post_retrieval("/v1/search")),
+    "documents": Endpoint(16, send_document),
+    "entities.list": Endpoint(10, send_entity_list),
+    "entities.show": Endpoint(8, send_entity_show),
+    "errors": Endpoint(7, send_bad_request),
+    "jobs": Endpoint(3, send_job),
+    "metrics": Endpoint(2, send_metrics),
+}
+
+
+def judge_outcome(ctx: ProbeContext, out: Outcome) -> list[Leak]:
+    found = list(out.leaks)
+    if out.status < 500 and out.text:
+        found += ctx.judge.scan(out.text, out.tokens, claimed=out.claimed, exempt=out.exempt)
+    elif out.status >= 500:
+        found.append(("baseline", "status", f"{out.status}: {out.text[:200]}"))
+    return [Leak(cls, out.endpoint, kind, item, out.request.split(" ", 1)[0], out.request)
+            for cls, kind, item in dict.fromkeys(found)]
+
+
+def run_probes(ctx: ProbeContext, n: int, *, seed: int, endpoints: dict[str, Endpoint] = ENDPOINTS):
+    """``n`` random probes; yields (endpoint name, outcome, leaks) per probe."""
+    rng = random.Random(seed)
+    names = list(endpoints)
+    weights = [endpoints[name].weight for name in names]
+    for _ in range(n):
+        name = rng.choices(names, weights)[0]
+        principal = random_principal(ctx, rng)
+        outcome = endpoints[name].send(ctx, principal, rng)
+        yield name, outcome, judge_outcome(ctx, outcome)
