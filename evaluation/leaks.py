@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.app import create_app
-from api.keys import KeyStore
+from api.keys import SCOPES, KeyStore
 from api.services import Services
 from core.config import Settings
 from core.errors import StitchError
@@ -87,8 +87,8 @@ def steward_entities(services: Services) -> EntityMap:
     return found
 
 
-def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey]]:
-    """Context keys of every kind, and two ingest keys (one may not read the other's jobs)."""
+def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey], ProbeKey | None]:
+    """Context keys of every kind, two ingest keys (one may not read the other's jobs), a metrics key."""
     binds = "principals" in inspect.signature(store.create).parameters  # identity helper's key binding
 
     def make(name: str, scope: str, roles: tuple[str, ...], principals: tuple[str, ...] = ()) -> ProbeKey:
@@ -102,7 +102,8 @@ def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey]]:
         make("finance-bot", "context", ("finance", "exec")),
         make("no-roles", "context", ()),
     ]
-    return context, [make("ingest-a", "ingest", ()), make("ingest-b", "ingest", ())]
+    ingest = [make("ingest-a", "ingest", ()), make("ingest-b", "ingest", ())]
+    return context, ingest, (make("metrics", "metrics", ()) if "metrics" in SCOPES else None)
 
 
 def _submit_jobs(client, ctx: ProbeContext, corpus: Path, plan: CorpusPlan) -> None:  # noqa: ANN001
@@ -199,13 +200,13 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> d
     oracle = AccessOracle.from_manifests(manifest_paths(lab.corpus))
     entities = steward_entities(services)
     judge, plan = Judge(oracle, lab.plan, entities), lab.plan
-    context_keys, ingest_keys = _create_keys(KeyStore(lab.settings.keys_path))
+    context_keys, ingest_keys, metrics_key = _create_keys(KeyStore(lab.settings.keys_path))
     doc_targets = sorted(set(oracle.docs) | {c.doc_id for c in plan.canaries} | {MISSING_DOC})
     tally = Tally()
     try:
         with TestClient(create_app(lab.settings, services=services)) as client:
             ctx = ProbeContext(client, judge, context_keys, ingest_keys, _queries(plan, oracle), doc_targets,
-                               sorted(set(entities.docs) | {MISSING_ENTITY}))
+                               sorted(set(entities.docs) | {MISSING_ENTITY}), metrics_key=metrics_key)
             _submit_jobs(client, ctx, lab.corpus, plan)
             t0 = time.perf_counter()
             for endpoint, outcome, leaks in run_probes(ctx, probes, seed=seed):

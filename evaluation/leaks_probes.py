@@ -83,6 +83,7 @@ class ProbeContext:
     job_ids: dict[str, str] = field(default_factory=dict)  # job id -> ingest key name that submitted it
     missing_bodies: dict[tuple, str] = field(default_factory=dict)
     bad_ingest_bodies: list[dict] = field(default_factory=list)
+    metrics_key: ProbeKey | None = None  # a key with the metrics scope, where that scope exists
 
 
 def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
@@ -222,7 +223,9 @@ def send_bad_request(ctx: ProbeContext, p: Principal, rng: random.Random) -> Out
 
 
 def send_metrics(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
-    response = ctx.client.get("/metrics", headers=p.headers if rng.random() < 0.5 else {})
+    key = ctx.metrics_key if ctx.metrics_key and rng.random() < 0.6 else p.key
+    headers = {"Authorization": f"Bearer {key.secret}"} if rng.random() < 0.8 else {}
+    response = ctx.client.get("/metrics", headers=headers)
     return Outcome("/metrics", "GET /metrics", response.status_code, response.text, frozenset({"public"}))
 
 
