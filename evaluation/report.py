@@ -35,11 +35,33 @@ def _entity_line(er: dict) -> str:
             f"{er['predicted_entities']} predicted)")
 
 
+SUMMARY_ROWS = (
+    ("single_recall@10", "Recall@10, single-system questions"),
+    ("cross_recall@10", "Recall@10, cross-system questions (customer named by acronym/typo)"),
+    ("stitching_share", "share of multi-system questions whose pack cites ≥ 2 gold systems"),
+    ("contract_recall@10", "Recall@10, contract questions (same-template MSAs)"),
+    ("contract_page_cited", "contract page cited where the clause is"),
+    ("entity_precision", "entity resolution over labelled mentions: precision"),
+    ("entity_recall", "entity resolution over labelled mentions: recall"),
+    ("dates_right", "documents dated by their own date"),
+    ("leaks", "leaks"),
+)
+
+
+def _summary_rows(result: dict) -> list[str]:
+    summary = result.get("summary") or {}
+    rows = ["| measure | value |", "|---|---|"]
+    return rows + [f"| {label} | {_fmt(summary.get(key)) if summary.get(key) is not None else 'n/a'} |"
+                   for key, label in SUMMARY_ROWS]
+
+
 def format_suite_report(result: dict) -> str:
     """Human-readable summary (also the body of report.md)."""
     corpus, st, ac = result["corpus"], result["stitching"], result["access_control"]
     lines = [
-        "# Stitch evaluation: fixture corpus",
+        f"# Stitch evaluation: {corpus.get('path', 'fixtures')}",
+        "",
+        *_summary_rows(result),
         "",
         f"Corpus: {corpus['documents']} documents from {', '.join(corpus['manifests'])} "
         f"({corpus['chunks']} chunks, {corpus['invisible']} invisible, {corpus['failed']} failed, "
@@ -92,7 +114,7 @@ def _plot(result: dict, path: Path) -> None:
     left.set_xticks(xs, names)
     left.set_ylim(0, 1.2)
     left.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    left.set_title("Quality per search mode (fixture gold queries)")
+    left.set_title("Quality per search mode (gold queries)")
     left.legend(loc="upper center", ncol=3, fontsize=8)
     series = [modes[n]["latencies_ms"] for n in names] + [result["stitching"]["context_latencies_ms"]]
     right.boxplot(series, showfliers=True)

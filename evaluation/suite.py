@@ -22,6 +22,7 @@ from api.render import context_pack_json
 from api.services import Services
 from core.config import Settings
 from core.models import Principal
+from evaluation.measures import check_corpus, document_dates, issue11_summary
 from evaluation.metrics import ndcg_at, percentile, recall_at
 from evaluation.report import format_suite_report, write_reports
 from ingest.manifest import Manifest, load_manifest
@@ -48,6 +49,8 @@ class GoldQuery:
     roles: tuple[str, ...]
     relevant: tuple[str, ...]
     hidden_best: tuple[str, ...] = ()
+    kind: str = ""                                   # single | cross | contract | … ("" → from gold systems)
+    pages: tuple[tuple[str, tuple[int, ...]], ...] = ()  # contract clause: (doc id, pages where it is)
 
     @property
     def role_label(self) -> str:
@@ -57,12 +60,18 @@ class GoldQuery:
     def gold_sources(self) -> set[str]:
         return {d.split(":", 1)[0] for d in self.relevant}
 
+    @property
+    def category(self) -> str:
+        """The issue-11 question class; fixtures without ``kind`` are single/cross by their gold systems."""
+        return self.kind or ("cross" if len(self.gold_sources) >= 2 else "single")
+
 
 def load_queries(path: Path) -> list[GoldQuery]:
-    """``queries.jsonl``: id, question, roles, relevant, optional hidden_best."""
+    """``queries.jsonl``: id, question, roles, relevant, optional hidden_best, kind, pages {doc: [n]}."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [
-        GoldQuery(r["id"], r["question"], tuple(r["roles"]), tuple(r["relevant"]), tuple(r.get("hidden_best", ())))
+        GoldQuery(r["id"], r["question"], tuple(r["roles"]), tuple(r["relevant"]), tuple(r.get("hidden_best", ())),
+                  r.get("kind", ""), tuple((d, tuple(p)) for d, p in (r.get("pages") or {}).items()))
         for r in rows
     ]
 
@@ -189,7 +198,7 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
         leaks += [f"{q.id}:{x}" for x in leaks_in([h.payload for h in hits], q.roles, oracle, owners)]
         relevant = {d: 1 for d in q.relevant}
         per_query.append({
-            "id": q.id, "roles": q.role_label, "top10": ranking[:10],
+            "id": q.id, "kind": q.category, "roles": q.role_label, "top10": ranking[:10],
             "recall@3": recall_at(ranking, relevant, 3) if relevant else None,
             "recall@10": recall_at(ranking, relevant, 10) if relevant else None,
             "ndcg@10": ndcg_at(ranking, relevant, 10) if relevant else None,
@@ -202,6 +211,10 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
         "recall@3": _mean([p["recall@3"] for p in scored]),
         "recall@10": _mean([p["recall@10"] for p in scored]),
         "ndcg@10": _mean([p["ndcg@10"] for p in scored]),
+        "per_kind": {
+            kind: {"queries": len(ps), "recall@10": _mean([p["recall@10"] for p in ps])}
+            for kind in sorted({p["kind"] for p in scored}) for ps in [[p for p in scored if p["kind"] == kind]]
+        },
         "per_role": {
             role: {"queries": len(ps), "recall@10": _mean([p["recall@10"] for p in ps]),
                    "ndcg@10": _mean([p["ndcg@10"] for p in ps])}
@@ -214,10 +227,19 @@ def _evaluate_mode(retriever: Retriever, queries: list[GoldQuery], oracle: AclOr
     }
 
 
+def page_cited(q: GoldQuery, pack: dict) -> dict:
+    """Did the pack cite the gold document on a page where the clause is?"""
+    gold = dict(q.pages)
+    cited = [sorted(set(p["pages"])) for p in pack["passages"] if p["doc_id"] in gold]
+    hit = any(set(p["pages"]) & set(gold[p["doc_id"]]) for p in pack["passages"] if p["doc_id"] in gold)
+    return {"id": q.id, "gold_pages": {d: list(p) for d, p in gold.items()}, "cited_pages": cited, "cited": hit}
+
+
 def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclOracle, owners: dict,
                     fixtures: Path) -> tuple[dict, dict]:
     """Stitching (multi-system questions) and leaks over full context packs, plus canary probes."""
     multi, stitched, complete, leaks, latencies, checked = [], 0, 0, [], [], 0
+    paged: list[dict] = []
     for q in queries:
         started = time.perf_counter()
         pack = context_pack_json(retriever.context(ContextRequest(q.question, Principal(EVAL_USER, q.roles))))
@@ -229,6 +251,8 @@ def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclO
             multi.append({"id": q.id, "gold_sources": sorted(q.gold_sources), "found_sources": sorted(found)})
             stitched += len(found) >= 2
             complete += found == q.gold_sources
+        if q.pages and q.relevant:
+            paged.append(page_cited(q, pack))
     probes = [json.loads(x) for x in (fixtures / "gold" / "canaries.jsonl").read_text().splitlines() if x.strip()]
     for probe in probes:
         for roles in PROBE_ROLE_SETS:
@@ -242,6 +266,9 @@ def _context_checks(retriever: Retriever, queries: list[GoldQuery], oracle: AclO
         "share": round(stitched / len(multi), 4) if multi else 0.0,
         "with_all_gold_sources": complete,
         "questions": multi,
+        "contract_pages": {"questions": len(paged), "cited": sum(p["cited"] for p in paged),
+                           "share": round(sum(p["cited"] for p in paged) / len(paged), 4) if paged else None,
+                           "details": paged},
         "context_latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2)},
         "context_latencies_ms": [round(x, 2) for x in latencies],
     }
@@ -292,12 +319,15 @@ def evaluate_entities(gold_csv: Path) -> dict:
 
 
 def run_all(
-    out: Path, *, fixtures: Path = FIXTURES, modes: tuple[str, ...] = MODES, encoder: object | None = None,
+    out: Path, *, corpus: Path = FIXTURES, modes: tuple[str, ...] = MODES, encoder: object | None = None,
 ) -> dict:
-    """Ingest every ``fixtures/manifests/*.yaml`` into a scratch data dir, evaluate, write reports to ``out``.
+    """Ingest every ``<corpus>/manifests/*.yaml`` into a scratch data dir, evaluate against
+    ``<corpus>/gold``, write reports to ``out``. ``corpus`` is ``fixtures/`` or a generated corpus
+    (``stitch eval generate``).
 
     ``modes`` are the search configurations compared (``SearchPlan.mode``); context packs, stitching
     and canary probes always use the configured plan."""
+    fixtures = check_corpus(Path(corpus))
     started = time.perf_counter()
     manifests = [load_manifest(p) for p in sorted((fixtures / "manifests").glob("*.yaml"))]
     queries = load_queries(fixtures / "gold" / "queries.jsonl")
@@ -320,6 +350,7 @@ def run_all(
         t0 = time.perf_counter()
         stitching, access = _context_checks(base, queries, oracle, owners, fixtures)
         phases["context_and_probes"] = time.perf_counter() - t0
+        dates = document_dates(services.store, fixtures / "gold" / "dates.jsonl")
     finally:
         services.store.close()
         shutil.rmtree(scratch, ignore_errors=True)
@@ -327,7 +358,7 @@ def run_all(
     access["leak_details"] += [f"search/{name}:{x}" for name, m in results.items() for x in m["leaks"]]
     primary = base.plan.mode
     result = {
-        "corpus": {"manifests": [m.source for m in manifests], "documents": job.added + job.updated + job.unchanged,
+        "corpus": {"path": str(fixtures), "manifests": [m.source for m in manifests], "documents": job.added + job.updated + job.unchanged,
                    "failed": job.failed, "invisible": job.invisible, "chunks": job.chunks,
                    "ingest_seconds": job.seconds},
         "queries": {"total": len(queries), "scored": sum(1 for q in queries if q.relevant),
@@ -336,8 +367,10 @@ def run_all(
         "stitching": stitching,
         "access_control": access,
         "entity_resolution": evaluate_entities(fixtures / "gold" / "entities.csv"),
+        "dates": dates,
         "seconds": round(time.perf_counter() - started, 2),
         "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
     }
+    result["summary"] = issue11_summary(result)
     result["files"] = write_reports(result, Path(out))
     return result
