@@ -18,6 +18,7 @@ def context_pack_json(pack: ContextPack) -> dict:
                 "span": {"start": p.start, "end": p.end}, "pages": list(p.pages),
                 "updated_at": p.updated_at, "entity_ids": list(p.entity_ids),
                 "content_hashes": list(p.content_hashes), "visible_via": list(p.visible_via),
+                "redactions": p.redactions,
             }
             for p in pack.passages
         ],
@@ -32,7 +33,7 @@ def context_pack_json(pack: ContextPack) -> dict:
             {"entity_id": e.entity_id, "name": e.name, "type": e.type, "matched": e.matched} for e in pack.entities
         ],
         "usage": {"tokens": pack.tokens, "passages": len(pack.passages), "truncated": pack.truncated,
-                  "tokenizer": "cl100k_base"},
+                  "tokenizer": "cl100k_base", "redactions": pack.redactions},
         "timings_ms": pack.timings_ms,
         "manifest": {"model": pack.model, "acl_tokens": list(pack.acl_tokens), "generated_at": pack.generated_at},
     }

@@ -69,6 +69,7 @@ class PassageOut(BaseModel):
     entity_ids: list[str]
     content_hashes: list[str] = Field(default_factory=list, description="one per chunk id (replay compares them)")
     visible_via: list[str] = Field(default_factory=list, description="the principal's tokens that matched the ACL")
+    redactions: int = Field(0, description="values hidden from this principal by the source's redaction policy")
 
 
 class CitationOut(BaseModel):
@@ -93,6 +94,7 @@ class Usage(BaseModel):
     passages: int
     truncated: bool
     tokenizer: str = "cl100k_base"
+    redactions: int = 0
 
 
 class PackManifest(BaseModel):

@@ -39,6 +39,7 @@ class Document:
     sections: tuple[Section, ...] = ()
     entity_mentions: tuple[tuple[str, str], ...] = ()  # (entity type, surface form)
     content_hash: str = ""
+    redaction: tuple[dict, ...] = ()  # the source's redaction rules (governance.redaction), applied when served
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class Passage:
     entity_ids: tuple[str, ...] = ()
     content_hashes: tuple[str, ...] = ()  # one per chunk id: lets a replay tell whether the text changed
     visible_via: tuple[str, ...] = ()  # the principal's tokens that matched this document's ACL
+    redactions: int = 0  # values hidden from this principal by the source's redaction policy
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,4 @@ class ContextPack:
     acl_tokens: tuple[str, ...] = ()  # what every store query of this request was filtered by
     model: str = ""  # the embedding model (and backend) that ranked it
     generated_at: str = ""  # UTC ISO time the pack was assembled
+    redactions: int = 0  # values hidden from this principal across all passages

@@ -29,6 +29,7 @@ DOC_HASH = "doc_hash"
 UPDATED_AT = "updated_at"
 UPDATED_TS = "updated_ts"
 TEXT = "text"
+REDACT = "redact"  # redaction rules (only on chunks of sources that have them)
 
 # Fields with a payload index, and their kind.
 INDEXED_FIELDS: dict[str, str] = {
@@ -63,7 +64,8 @@ def chunk_payload(
 ) -> dict:
     """Build the payload stored with one chunk."""
     updated = document.updated_at
-    return {
+    extra = {REDACT: list(document.redaction)} if document.redaction else {}
+    return extra | {
         DOC_ID: document.doc_id,
         SOURCE: document.source,
         TITLE: document.title,

@@ -46,6 +46,47 @@ class AclSpec(_Strict):
     public: bool = False
 
 
+class RedactSpec(_Strict):
+    """One redaction rule: a detector (or a custom pattern) and the roles that may see raw values."""
+
+    detect: Literal["email", "phone", "iban", "card", "pattern"]
+    roles: tuple[str, ...] = ()
+    pattern: str | None = None
+    name: str | None = None
+    region: str = "US"
+
+    @model_validator(mode="after")
+    def _pattern_iff_custom(self) -> "RedactSpec":
+        import regex
+
+        from core.access import check_role
+        from core.errors import InputError
+
+        for role in self.roles:
+            try:
+                check_role(role, where="roles")
+            except InputError as exc:
+                raise ValueError(str(exc)) from None
+        if (self.detect == "pattern") != bool(self.pattern):
+            raise ValueError("give 'pattern' exactly when detect is 'pattern'")
+        if self.pattern:
+            if len(self.pattern) > 500:
+                raise ValueError("pattern is longer than 500 characters")
+            try:
+                regex.compile(self.pattern)
+            except regex.error as exc:
+                raise ValueError(f"pattern {self.pattern[:60]!r} is not a valid regular expression: {exc}") from None
+        if self.name is not None and not _SOURCE_NAME.match(self.name):
+            raise ValueError(f"name {self.name!r} must be lowercase letters, digits, '-' or '_'")
+        return self
+
+    def rule(self):  # noqa: ANN201 - governance.redaction.RedactionRule
+        """The library rule this spec describes."""
+        from governance.redaction import RedactionRule
+
+        return RedactionRule(self.name or self.detect, self.detect, self.roles, self.pattern or "", self.region)
+
+
 class Manifest(_Strict):
     """One source of documents, as a data steward describes it."""
 
@@ -58,6 +99,7 @@ class Manifest(_Strict):
     updated_field: str | None = None
     entity_fields: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     acl: AclSpec = Field(default_factory=AclSpec)
+    redact: tuple[RedactSpec, ...] = ()
     uri_template: str | None = None
     include: tuple[str, ...] = ("**/*",)
     exclude: tuple[str, ...] = ()

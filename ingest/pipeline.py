@@ -13,7 +13,7 @@ import copy
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from core.config import Settings
@@ -30,6 +30,7 @@ from ingest.manifest import Manifest, check_distinct_sources
 from ingest.prefetch import Outcome, prefetch_map
 from ingest.report import JobReport
 from ingest.sources import SourceFailure, SourceItem, iter_source_items
+from governance.redaction import mask_for_index, policy_digest
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, int], None]  # (event "total"|"document"|"chunks", amount)
@@ -64,6 +65,7 @@ class _Job:
     report: JobReport
     progress: ProgressFn
     full: bool
+    redaction: tuple = ()  # governance.redaction.RedactionRule of the manifest being synced
 
 
 class _PrivateTokenCounter:
@@ -112,6 +114,9 @@ def ingest_manifests(
 
 
 def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], job: _Job) -> None:
+    rules = tuple(spec.rule() for spec in manifest.redact)
+    if rules:  # a policy change re-processes every document of the source
+        job = replace(job, version=f"{job.version}|redact:{policy_digest(rules)}", redaction=rules)
     ledger, report = job.ctx.ledger, job.report
     known = ledger.for_source(manifest.source)
     pending = ledger.pending(manifest.source)
@@ -158,12 +163,17 @@ def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> 
         job.report.deleted += int(doc_id in known)
 
 
-def _prepare(todo: tuple[SourceItem, bool, bool], counter: TokenCounter, policy: ChunkingPolicy) -> _Prepared:
+def _prepare(
+    todo: tuple[SourceItem, bool, bool], counter: TokenCounter, policy: ChunkingPolicy, redaction: tuple = ()
+) -> _Prepared:
     item, existed, may_have_chunks = todo
     document = item.load()
     if not document.text.strip():
         raise InputError("no text left after cleaning")
     chunks = chunk_document(document, counter, policy)
+    if redaction:  # raw values stay in the payload text; the vectors never see them
+        document = replace(document, redaction=tuple(r.to_payload() for r in redaction))
+        chunks = [replace(c, embed_text=mask_for_index(c.embed_text, redaction)) for c in chunks]
     sparse = [sparse_document_vector(c.embed_text) for c in chunks]
     return _Prepared(item, document, chunks, sparse, existed, may_have_chunks)
 
@@ -175,9 +185,9 @@ def _process(todo: list[tuple[SourceItem, bool, bool]], job: _Job) -> None:
     tokenizer = getattr(job.ctx.encoder, "tokenizer", None)
     if tokenizer is not None:
         counter: TokenCounter = _PrivateTokenCounter(tokenizer)
-        outcomes = prefetch_map(lambda t: _prepare(t, counter, job.policy), todo, ahead=32)
+        outcomes = prefetch_map(lambda t: _prepare(t, counter, job.policy, job.redaction), todo, ahead=32)
     else:  # no tokenizer to copy: prepare in this thread, never concurrently with encoding
-        outcomes = (_outcome(lambda t: _prepare(t, job.ctx.encoder, job.policy), t) for t in todo)
+        outcomes = (_outcome(lambda t: _prepare(t, job.ctx.encoder, job.policy, job.redaction), t) for t in todo)
     for outcome in outcomes:
         if outcome.error is not None:
             item = outcome.item[0]
@@ -214,7 +224,7 @@ def _write_batch(batch: list[_Prepared], job: _Job) -> None:
     row, stored = 0, []
     for prepared in batch:
         doc, chunks = prepared.document, prepared.chunks
-        entity_ids = ctx.linker.link_document(doc) if ctx.linker else ()
+        entity_ids = ctx.linker.link_document(_as_linked(doc, job.redaction)) if ctx.linker else ()
         stored += [
             StoredChunk(chunk.chunk_id, tuple(dense[row + i].tolist()), prepared.sparse[i],
                         chunk_payload(doc, chunk, chunk_count=len(chunks), entity_ids=entity_ids))
@@ -239,3 +249,12 @@ def _write_batch(batch: list[_Prepared], job: _Job) -> None:
         job.report.updated += int(prepared.existed)
         job.report.added += int(not prepared.existed)
         job.progress("document", 1)
+
+
+def _as_linked(document: Document, redaction: tuple) -> Document:
+    """What entity linking may read: a redacted value never becomes an entity name or alias."""
+    if not redaction:
+        return document
+    mentions = tuple((kind, surface) for kind, surface in document.entity_mentions
+                     if mask_for_index(surface, redaction) == surface)
+    return replace(document, text=mask_for_index(document.text, redaction), entity_mentions=mentions)

@@ -16,7 +16,8 @@ from core.entities import QueryEntityResolver
 from core.models import ContextPack, EntityRef, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
 from governance.packs import visible_via
-from retrieval.pack import drop_duplicates, pack_passages, select_spans
+from governance.redaction import redact_hit, redact_passage
+from retrieval.pack import Packed, drop_duplicates, pack_passages, render_within, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
 from retrieval.search import SearchPlan, apply_source_priors, encode_query, search_chunks
 from retrieval.stitch import merge_hits, widen_spans
@@ -80,9 +81,10 @@ class Retriever:
         return SearchResult(hits, entities, timings)
 
     def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
-        """Ranked chunk hits for a request (``/v1/search``), plus stage timings in ms."""
+        """Ranked chunk hits for a request (``/v1/search``), text as the principal may see it, plus timings."""
         result = self.run_search(request, limit=limit or request.top_k)
-        return result.hits, result.timings_ms
+        tokens = principal_tokens(request.principal)
+        return [redact_hit(h, tokens) for h in result.hits], result.timings_ms
 
     def context(self, request: ContextRequest) -> ContextPack:
         """The token-budgeted, cited context pack for one request."""
@@ -95,15 +97,13 @@ class Retriever:
         spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         spans = widen_spans(spans, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
         packed = pack_passages(spans, top_k=request.top_k, max_tokens=request.max_tokens)
-        acl_by_doc = {c.payload[P.DOC_ID]: c.payload.get(P.ACL) or () for s in spans for c in s.chunks}
-        passages = tuple(replace(p, visible_via=visible_via(acl_by_doc.get(p.doc_id, ()), tokens))
-                         for p in packed.passages)
+        packed = _as_served(packed, spans, tokens, max_tokens=request.max_tokens)
         done = time.perf_counter()
         timings = dict(result.timings_ms, assemble=_ms(done - t_assemble), total=_ms(done - started))
         return ContextPack(
             request_id=uuid.uuid4().hex,
             context=packed.context,
-            passages=passages,
+            passages=packed.passages,
             citations=packed.citations,
             entities=result.entities,
             tokens=packed.tokens,
@@ -112,12 +112,26 @@ class Retriever:
             acl_tokens=tokens,
             model=self.encoder.name,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            redactions=sum(p.redactions for p in packed.passages),
         )
 
     def _entities(self, query: str, tokens: tuple[str, ...]) -> tuple[EntityRef, ...]:
         if self.entity_resolver is None:
             return ()
         return tuple(self.entity_resolver.entities_in_query(query, acl_tokens=tokens))
+
+
+def _as_served(packed: Packed, spans: list, tokens: tuple[str, ...], *, max_tokens: int) -> Packed:
+    """Passages as this principal may see them: why each was visible, values the policy hides replaced."""
+    first = {s.doc_id: s.chunks[0].payload for s in spans}
+    served = []
+    for passage in packed.passages:
+        payload = first.get(passage.doc_id, {})
+        passage = replace(passage, visible_via=visible_via(payload.get(P.ACL) or (), tokens))
+        served.append(redact_passage(passage, payload.get(P.REDACT), tokens))
+    if not any(p.redactions for p in served):
+        return replace(packed, passages=tuple(served))
+    return render_within(served, max_tokens=max_tokens, truncated=packed.truncated)
 
 
 def _ms(seconds: float) -> float:

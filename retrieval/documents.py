@@ -9,6 +9,7 @@ from core import payload as P
 from core.errors import NotFoundError
 from core.models import Hit
 from core.store.protocol import VectorStore
+from governance.redaction import redact, rules_of
 from retrieval.stitch import StitchedSpan
 
 
@@ -32,4 +33,6 @@ def read_document(store: VectorStore, doc_id: str, *, acl_tokens: Collection[str
         raise NotFoundError("document not found")
     first = chunks[0].payload
     text = StitchedSpan(doc_id, 0.0, 0, tuple(chunks)).text
-    return DocumentView(doc_id, first[P.TITLE], first[P.SOURCE], first.get(P.URI), first.get(P.UPDATED_AT), text, len(chunks))
+    rules = rules_of(first.get(P.REDACT))
+    text, title = redact(text, rules, acl_tokens).text, redact(first[P.TITLE], rules, acl_tokens).text
+    return DocumentView(doc_id, title, first[P.SOURCE], first.get(P.URI), first.get(P.UPDATED_AT), text, len(chunks))

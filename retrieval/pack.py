@@ -152,6 +152,12 @@ def pack_passages(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> 
                 continue
         passages.append(_passage(span, number, text))
         used += overhead + count_tokens(text)
+    return render_within(passages, max_tokens=max_tokens, truncated=truncated)
+
+
+def render_within(passages: list[Passage], *, max_tokens: int, truncated: bool = False) -> Packed:
+    """The context string of ``passages``, dropping the last ones until it fits ``max_tokens``."""
+    passages = list(passages)
     context = _render(passages)
     tokens = count_tokens(context) if context else 0
     while passages and tokens > max_tokens:  # BPE merges across joins can differ from the sum of parts

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 ALLOWED = {
     "core": {"core"},
     "entity_resolution": {"core", "entity_resolution"},
-    "ingest": {"core", "entity_resolution", "ingest"},
+    "ingest": {"core", "entity_resolution", "ingest", "governance"},
     "retrieval": {"core", "entity_resolution", "retrieval", "governance"},
     "governance": {"core", "governance"},
     "api": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation", "governance"},
