@@ -10,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.audit import AuditLog
 from api.errors import error_response, status_for
 from api.jobs import JobRunner
 from api.keys import KeyStore
@@ -20,6 +19,7 @@ from api.routes import context, documents, entities, feedback, health, ingest, p
 from api.services import Services
 from core.config import Settings, get_settings
 from core.errors import StitchError
+from governance.audit import AuditTrail, now_iso, query_hasher, trail_for
 
 _DESCRIPTION = """Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.
 
@@ -47,13 +47,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, str(exc.detail), _request_id(request))
 
 
-def _job_runner(settings: Settings, services: Services, metrics: Metrics) -> JobRunner:
+def _job_runner(settings: Settings, services: Services) -> JobRunner:
     from ingest.pipeline import ingest_manifests
 
     def run(manifests, full, progress) -> dict:  # noqa: ANN001
         return ingest_manifests(manifests, services.ingest_context(), full=full, progress=progress).to_dict()
 
-    return JobRunner(settings.data_dir / "jobs", run, on_finish=lambda job: metrics.observe_job(job.status, job.report))
+    return JobRunner(settings.data_dir / "jobs", run)
+
+
+def _on_job_finish(metrics: Metrics, audit: AuditTrail):  # noqa: ANN202
+    counts = ("added", "updated", "unchanged", "deleted", "failed", "invisible", "chunks")
+
+    def finished(job) -> None:  # noqa: ANN001 - api.jobs.JobState
+        metrics.observe_job(job.status, job.report)
+        audit.record({"time": now_iso(), "event": "ingest_job", "job_id": job.job_id, "key_id": job.key_id,
+                      "status": job.status, "sources": job.sources, "full": job.full,
+                      **{k: job.report[k] for k in counts if k in (job.report or {})}})
+
+    return finished
 
 
 def create_app(
@@ -68,7 +80,9 @@ def create_app(
     settings = settings or get_settings()
     services = services or Services(settings)
     metrics = Metrics()
-    jobs = jobs or _job_runner(settings, services, metrics)
+    audit = trail_for(settings)
+    jobs = jobs or _job_runner(settings, services)
+    jobs.add_finish_listener(_on_job_finish(metrics, audit))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -82,14 +96,16 @@ def create_app(
             if on_stop:
                 on_stop()
             jobs.stop()
+            audit.flush()
 
     app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.key_store = KeyStore(settings.keys_path)
+    app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
     _install_error_handlers(app)
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)
     app.add_middleware(
-        EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=AuditLog(settings.audit_log_path)
+        EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=audit
     )
     return app

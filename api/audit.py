@@ -1,42 +1,45 @@
-"""The audit log: one JSON line per API request (who asked, for whom, what came back) and never
-the key, the query text or document text."""
+"""The request side of the audit trail (``governance.audit``): routes ``note`` who asked, for whom and
+what came back or was denied; the edge middleware turns that into one chained record per request.
+Never the key, the query text or document text (queries are kept as a keyed hash)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-from pathlib import Path
 
 from fastapi import Request
 
-
-def query_hash(text: str) -> str:
-    """sha256 of the query text: lets an auditor match repeats without storing what was asked."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+# What a route may note; anything else is dropped, so a careless note cannot put content in the log.
+NOTED_FIELDS = (
+    "principal_id", "roles", "query_hash", "doc_ids", "chunk_ids", "content_hashes", "requested_doc_id",
+    "entity_ids", "action", "job_id", "sources", "paths",
+)
 
 
 def note(request: Request, **fields: object) -> None:
     """Attach audit fields to the current request; the edge middleware writes them when it ends."""
+    unknown = set(fields) - set(NOTED_FIELDS)
+    if unknown:
+        raise ValueError(f"not an audit field: {sorted(unknown)}")
     current = getattr(request.state, "audit", None) or {}
     request.state.audit = {**current, **fields}
 
 
-class AuditLog:
-    """Append-only JSON lines file, safe to write from concurrent requests."""
+def query_hash(request: Request, text: str) -> str:
+    """HMAC of the query under the deployment's audit secret: repeats match, guesses cannot be checked."""
+    return request.app.state.query_hasher(text)
 
-    def __init__(self, path: Path) -> None:
-        self._path = Path(path)
-        self._lock = threading.Lock()
 
-    @property
-    def path(self) -> Path:
-        return self._path
+def content_hash(text: str) -> str:
+    """sha256 of returned text: proves later what was shown without keeping it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    def write(self, record: dict) -> None:
-        """Append one record."""
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with self._lock:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._path.open("a", encoding="utf-8") as handle:
-                handle.write(line)
+
+def request_record(state: dict, **edge: object) -> dict:
+    """The audit record of one request: the edge's facts plus what the route noted."""
+    noted = state.get("audit") or {}
+    record = {"event": "request", "request_id": edge.pop("request_id"), "key_id": state.get("key_id"),
+              "principal_id": noted.get("principal_id"), "roles": noted.get("roles"),
+              "query_hash": noted.get("query_hash"), "doc_ids": noted.get("doc_ids", [])}
+    record.update({k: v for k, v in noted.items() if k in NOTED_FIELDS and k not in record})
+    record.update(edge)
+    return record

@@ -22,6 +22,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _register_subcommands() -> None:
+    from api.cli_audit import audit_app
     from api.cli_entities import entities_app
     from api.cli_eval import eval_app
     from api.cli_governance import eval_feedback, tune_app
@@ -30,6 +31,7 @@ def _register_subcommands() -> None:
     app.add_typer(eval_app, name="eval")
     app.add_typer(entities_app, name="entities")
     app.add_typer(tune_app, name="tune")
+    app.add_typer(audit_app, name="audit")
 
 
 _register_subcommands()
@@ -152,6 +154,9 @@ def keys_create(
         plaintext = KeyStore(settings.keys_path).create(scopes=tuple(scope), roles=tuple(role), name=name)
     except ConfigurationError as exc:
         _fail(str(exc), 2)
+    from api.cli_audit import record_cli_action
+
+    record_cli_action("key_create", key_id=plaintext.split("_")[1], scopes=list(scope), roles=list(role), name=name)
     typer.echo(plaintext)
 
 
@@ -171,6 +176,9 @@ def keys_revoke(key_id: Annotated[str, typer.Argument()]) -> None:
 
     if not KeyStore(_settings().keys_path).revoke(key_id):
         _fail(f"no key with id {key_id!r}", 2)
+    from api.cli_audit import record_cli_action
+
+    record_cli_action("key_revoke", key_id=key_id)
 
 
 def main() -> None:

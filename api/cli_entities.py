@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli_audit import record_cli_action
 from core.errors import NotFoundError, StitchError
 
 entities_app = typer.Typer(help="Review and correct the entity registry.", no_args_is_help=True)
@@ -84,6 +85,7 @@ def merge_cmd(
         survivor = merge_entities(_store(), entity_id, other_id, note=note)
     except StitchError as exc:
         _fail(exc)
+    record_cli_action("entity_merge", entity_ids=[entity_id, other_id], survivor=survivor)
     typer.echo(survivor)
 
 
@@ -100,6 +102,7 @@ def split_cmd(
         new_id = split_entity(_store(), entity_id, alias, note=note)
     except StitchError as exc:
         _fail(exc)
+    record_cli_action("entity_split", entity_ids=[entity_id, new_id], aliases=len(alias))
     typer.echo(new_id)
 
 
@@ -116,6 +119,7 @@ def never_link_cmd(
         never_link(_store(), entity_id, other_id, note=note)
     except StitchError as exc:
         _fail(exc)
+    record_cli_action("entity_never_link", entity_ids=[entity_id, other_id])
 
 
 @entities_app.command("resolve")

@@ -24,11 +24,22 @@ def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, sh
 
     bar = TerminalProgress(sys.stderr) if show_progress else None
     try:
-        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=bar)
+        report = ingest_manifests(manifests, services.ingest_context(), full=full, progress=bar)
     finally:
         if bar is not None:
             bar.close()
         services.store.flush()
+    _audit_ingest(settings, manifest_paths, report, full=full)
+    return report
+
+
+def _audit_ingest(settings: Settings, paths: list[Path], report: JobReport, *, full: bool) -> None:
+    from api.cli_audit import cli_actor
+    from governance.audit import audit_event
+
+    counts = {k: getattr(report, k) for k in ("added", "updated", "unchanged", "deleted", "failed", "invisible")}
+    audit_event(settings, "ingest", actor=cli_actor(), paths=[str(p.resolve()) for p in paths],
+                sources=list(report.sources), full=full, **counts)
 
 
 def _say(message: str) -> None:

@@ -114,6 +114,11 @@ class JobRunner:
         self._queue.put((job, manifests))
         return job
 
+    def add_finish_listener(self, listener: Callable[[JobState], None]) -> None:
+        """Also call ``listener`` with each finished job (metrics, the audit trail)."""
+        previous = self._on_finish
+        self._on_finish = lambda job: (previous(job), listener(job))
+
     def pending(self) -> int:
         """Jobs waiting or running."""
         return self._pending

@@ -1,5 +1,5 @@
 """The edge of every request (pure ASGI, outermost): request id, body-size limit before parsing,
-JSON errors for anything unexpected, metrics and the audit log."""
+JSON errors for anything unexpected, metrics and the audit trail (queued: the loop never waits on disk)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,19 @@ import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.audit import AuditLog
+from api.audit import request_record
 from api.errors import error_response
-from api.metrics import Metrics
+from api.metrics import Metrics, method_label
+from governance.audit import AuditTrail, now_iso
 
 log = logging.getLogger("stitch.api")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Requests that return, change or deny data (health checks and docs pages are not audited).
+_AUDITED = ("/v1/", "/metrics", "/mcp", "/console")
 
 
 class _TooLarge(Exception):
@@ -73,7 +75,7 @@ def _replay(body: bytes, pending: list[Message], receive: Receive) -> Receive:
 class EdgeMiddleware:
     """Wraps the FastAPI app; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics, audit: AuditLog) -> None:
+    def __init__(self, app: ASGIApp, *, max_body: int, metrics: Metrics, audit: AuditTrail) -> None:
         self.app, self.max_body, self.metrics, self.audit = app, max_body, metrics, audit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,20 +117,9 @@ class EdgeMiddleware:
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         self.metrics.observe_request(method=scope["method"], route=route, status=status, seconds=seconds)
-        if not scope["path"].startswith("/v1/"):
+        if not scope["path"].startswith(_AUDITED):
             return
-        state = scope.get("state", {})
-        audit = state.get("audit") or {}
-        self.audit.write({
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "request_id": request_id,
-            "key_id": state.get("key_id"),
-            "principal_id": audit.get("principal_id"),
-            "roles": audit.get("roles"),
-            "query_hash": audit.get("query_hash"),
-            "doc_ids": audit.get("doc_ids", []),
-            "method": scope["method"],
-            "route": route,
-            "status": status,
-            "latency_ms": round(seconds * 1000, 2),
-        })
+        self.audit.record(request_record(
+            scope.get("state", {}), request_id=request_id, time=now_iso(), method=method_label(scope["method"]),
+            route=route, status=status, latency_ms=round(seconds * 1000, 2),
+        ))

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     # -- MCP, console and clients --
 
     # -- governance: audit chain, feedback, redaction --
+    audit_rotate_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="the audit trail rotates past this size (the chain continues)"
+    )
 
     # -- side channels and store integrity: metrics, audit records, embedded-store lock --
     store_lock_timeout: float = Field(

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timezone
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from api.audit import note, query_hash
+from api.audit import content_hash, note, query_hash
 from api.deps import ContextKey, MetricsDep, ServicesDep, principal_for
 from api.render import context_pack_json, search_hits_json
 from api.schemas import ContextIn, ContextOut, ErrorOut, FiltersIn, SearchIn, SearchOut
@@ -30,7 +30,7 @@ def _filters(body: FiltersIn) -> SearchFilters:
 
 
 def _request(http: Request, body: ContextIn, key) -> ContextRequest:  # noqa: ANN001
-    note(http, principal_id=body.principal.id, roles=body.principal.roles, query_hash=query_hash(body.query))
+    note(http, principal_id=body.principal.id, roles=body.principal.roles, query_hash=query_hash(http, body.query))
     principal = principal_for(key, body.principal.id, body.principal.roles)
     return ContextRequest(body.query, principal, body.top_k, body.max_tokens, _filters(body.filters))
 
@@ -47,7 +47,8 @@ async def post_context(
                         roles=request.principal.roles, query=request.query)
     await run_in_threadpool(services.pack_store.record, record)
     metrics.observe_stages(pack.timings_ms)
-    note(http, doc_ids=sorted({p.doc_id for p in pack.passages}))
+    note(http, doc_ids=sorted({p.doc_id for p in pack.passages}),
+         chunk_ids=[c for p in pack.passages for c in p.chunk_ids], content_hashes=[content_hash(p.text) for p in pack.passages])
     return context_pack_json(pack)
 
 
@@ -60,5 +61,6 @@ async def post_search(
     hits, timings = await run_in_threadpool(services.retriever.search, request)
     metrics.observe_stages(timings)
     rendered = search_hits_json(hits)
-    note(http, doc_ids=sorted({h["doc_id"] for h in rendered}))
+    note(http, doc_ids=sorted({h["doc_id"] for h in rendered}), chunk_ids=[h["chunk_id"] for h in rendered],
+         content_hashes=[content_hash(h["text"]) for h in rendered])
     return {"request_id": http.state.request_id, "hits": rendered, "timings_ms": timings}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from api.audit import note, query_hash
 from api.deps import ContextKey, ServicesDep, principal_for, require_scope
 from api.keys import ApiKey
 from core.access import principal_tokens
@@ -56,7 +57,7 @@ class SplitIn(BaseModel):
 
 @router.get("/entities", response_model=EntityListOut)
 async def search_entities(
-    key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
+    http: Request, key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
     role: Roles = [],  # noqa: B006 - FastAPI query list
     q: Annotated[str, Query(max_length=256)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -64,19 +65,22 @@ async def search_entities(
     """Entities whose visible aliases contain ``q`` (``?q=acme&principal_id=alice&role=sales``)."""
     from entity_resolution.views import list_entities
 
+    note(http, principal_id=principal_id, roles=role, query_hash=query_hash(http, q) if q else None)
     tokens = principal_tokens(principal_for(key, principal_id, role))
     views = await run_in_threadpool(list_entities, services.entity_registry.store, query=q, acl_tokens=tokens, limit=limit)
+    note(http, entity_ids=[v.entity_id for v in views])
     return {"entities": [v.to_dict() for v in views]}
 
 
 @router.get("/entities/{entity_id}", response_model=EntityDetailOut)
 async def get_entity(
-    entity_id: str, key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
+    http: Request, entity_id: str, key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
     role: Roles = [],  # noqa: B006
 ) -> dict:
     """One entity as the principal may see it (404 when none of its documents is visible)."""
     from entity_resolution.views import entity_view
 
+    note(http, principal_id=principal_id, roles=role, entity_ids=[entity_id[:128]])
     tokens = principal_tokens(principal_for(key, principal_id, role))
     view = await run_in_threadpool(entity_view, services.entity_registry.store, entity_id, acl_tokens=tokens)
     return view.to_dict()
@@ -84,9 +88,11 @@ async def get_entity(
 
 # Write responses carry only ids: the key is not tied to a principal, so no alias or mention is echoed.
 @router.post("/entities/{entity_id}/merge", response_model=EntityIdOut)
-async def merge_entity(entity_id: str, body: MergeIn, key: WriteKey, services: ServicesDep) -> dict:
+async def merge_entity(http: Request, entity_id: str, body: MergeIn, key: WriteKey, services: ServicesDep) -> dict:
     """Steward merge of ``other_id`` into this entity; persists across re-runs. Returns the surviving id."""
     from entity_resolution.steward import merge_entities
+
+    note(http, action="entity_merge", entity_ids=[entity_id[:128], body.other_id])
 
     survivor = await run_in_threadpool(
         merge_entities, services.entity_registry.store, entity_id, body.other_id, note=body.note
@@ -95,9 +101,12 @@ async def merge_entity(entity_id: str, body: MergeIn, key: WriteKey, services: S
 
 
 @router.post("/entities/{entity_id}/split", response_model=EntityIdOut)
-async def split_entity_route(entity_id: str, body: SplitIn, key: WriteKey, services: ServicesDep) -> dict:
+async def split_entity_route(http: Request, entity_id: str, body: SplitIn, key: WriteKey, services: ServicesDep) -> dict:
     """Steward split: the listed aliases become a new entity, whose id is returned; persists across re-runs."""
     from entity_resolution.steward import split_entity
 
+    note(http, action="entity_split", entity_ids=[entity_id[:128]])
+
     new_id = await run_in_threadpool(split_entity, services.entity_registry.store, entity_id, body.aliases, note=body.note)
+    note(http, entity_ids=[entity_id[:128], new_id])
     return {"entity_id": new_id}

@@ -21,18 +21,21 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
 )
 async def post_ingest_job(http: Request, body: IngestJobIn, key: IngestKey, jobs: JobsDep) -> dict:
     """Validate the manifests now (400 naming the file and key), then queue the sync; poll the job for its report."""
+    paths = [str(body.manifest.get("path"))[:1024]] if body.manifest is not None else [p[:1024] for p in body.manifests]
+    note(http, paths=paths)  # recorded for refused submissions too (the audit file stays on the server)
     if body.manifest is not None:
         manifests = [manifest_from_object(body.manifest)]
     else:
         manifests = await run_in_threadpool(manifests_from_paths, body.manifests)
     job = jobs.submit(manifests, full=body.full, key_id=key.key_id)
-    note(http, job_id=job.job_id)
+    note(http, job_id=job.job_id, sources=job.sources)
     return {"job_id": job.job_id, "status": job.status}
 
 
 @router.get("/jobs/{job_id}", response_model=IngestJobOut, responses={s: {"model": ErrorOut} for s in (401, 403, 404)})
-def get_ingest_job(job_id: str, key: IngestKey, jobs: JobsDep) -> dict:
+def get_ingest_job(http: Request, job_id: str, key: IngestKey, jobs: JobsDep) -> dict:
     """Status, progress and (when finished) the job report of CONTRACT §3."""
+    note(http, job_id=job_id[:64])
     data = asdict(jobs.get(job_id))
     data.pop("key_id", None)
     return data
