@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core import payload as P
 from core.models import ContextPack, Hit
+from retrieval.untrusted import passage_flags
 
 
 def context_pack_json(pack: ContextPack) -> dict:
@@ -19,6 +20,7 @@ def context_pack_json(pack: ContextPack) -> dict:
                 "updated_at": p.updated_at, "entity_ids": list(p.entity_ids),
                 "content_hashes": list(p.content_hashes), "visible_via": list(p.visible_via),
                 "redactions": p.redactions,
+                "flags": list(p.flags),
             }
             for p in pack.passages
         ],
@@ -48,6 +50,7 @@ def search_hits_json(hits: list[Hit]) -> list[dict]:
             "uri": h.payload.get(P.URI),
             "span": {"start": h.payload[P.SPAN_START], "end": h.payload[P.SPAN_END]},
             "pages": list(h.payload.get(P.PAGES) or []),
+            "flags": list(passage_flags(h.payload[P.TEXT])),
         }
         for rank, h in enumerate(hits, start=1)
     ]

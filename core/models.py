@@ -129,6 +129,7 @@ class Passage:
     content_hashes: tuple[str, ...] = ()  # one per chunk id: lets a replay tell whether the text changed
     visible_via: tuple[str, ...] = ()  # the principal's tokens that matched this document's ACL
     redactions: int = 0  # values hidden from this principal by the source's redaction policy
+    flags: tuple[str, ...] = ()  # "markers", "instructions" (retrieval.untrusted)
 
 
 @dataclass(frozen=True)

@@ -93,10 +93,13 @@ def drop_page_furniture(blocks: Sequence[B], *, min_pages: int = 3, share: float
 
 
 def strip_html_chrome(html: str) -> str:
-    """HTML with navigation, headers, footers, cookie banners and scripts removed."""
+    """HTML with hidden text, navigation, headers, footers, cookie banners and scripts removed."""
     from bs4 import BeautifulSoup
 
+    from ingest.hidden import drop_hidden_elements
+
     soup = BeautifulSoup(html, "html.parser")
+    drop_hidden_elements(soup)  # before <style> goes: its class/id rules say what is hidden
     for tag in soup.find_all(_CHROME_TAGS):
         tag.decompose()
     doomed = []

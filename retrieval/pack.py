@@ -15,6 +15,7 @@ from rapidfuzz import fuzz
 from core import payload as P
 from core.models import Citation, Passage
 from retrieval.stitch import StitchedSpan
+from retrieval.untrusted import neutralise_markers, passage_flags
 
 TOKENIZER_NAME = "cl100k_base"
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n+|$)\s*")
@@ -120,7 +121,7 @@ def _passage(span: StitchedSpan, number: int, text: str) -> Passage:
         text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
         uri=first.get(P.URI), start=span.start, end=end, pages=tuple(pages),
         updated_at=updated, entity_ids=tuple(entity_ids),
-        content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered),
+        content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered), flags=passage_flags(text),
     )
 
 
@@ -132,7 +133,8 @@ def _citation(passage: Passage) -> Citation:
 
 
 def _render(passages: list[Passage]) -> str:
-    return "\n\n".join(f"[{p.citation}] {p.text}" for p in passages)
+    # Only the pack numbers passages: markers inside document text are neutralised here, not in p.text.
+    return "\n\n".join(f"[{p.citation}] {neutralise_markers(p.text)}" for p in passages)
 
 
 def pack_passages(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> Packed:
