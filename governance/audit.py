@@ -116,8 +116,9 @@ class AuditTrail:
                 rec = {"seq": seq, **fields, "prev": prev}
                 rec["hash"] = prev = record_hash(rec)
                 chained.append(rec)
+            # ASCII lines: a U+2028 or U+0085 in a caller's value must not split a record for line readers.
             with self.path.open("a", encoding="utf-8") as handle:
-                handle.write("".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in chained))
+                handle.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in chained))
                 handle.flush()
                 os.fsync(handle.fileno())
             _write_head(self.path, seq, prev)

@@ -129,7 +129,7 @@ def export_records(records: Iterator[dict], *, fmt: str) -> Iterator[str]:
     """Records as JSON lines, or as CSV (lists as JSON arrays; fields without a column in ``other``)."""
     if fmt == "jsonl":
         for rec in records:
-            yield json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
+            yield json.dumps(rec, separators=(",", ":")) + "\n"
         return
     if fmt != "csv":
         raise InputError(f"--format: {fmt!r} is not one of jsonl, csv")

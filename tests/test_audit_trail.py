@@ -115,6 +115,12 @@ def test_recording_never_waits_for_the_disk(tmp_path):
     assert verify_trail(trail.path).records == 50
 
 
+def test_a_line_separator_in_a_value_does_not_split_a_record(tmp_path):
+    trail = AuditTrail(tmp_path / "audit.jsonl")
+    trail.append([{"principal_id": "eve\u2028\x85\r", "event": "request"}, {"event": "request"}])
+    assert len(trail.path.read_text().splitlines()) == 2 and verify_trail(trail.path).ok
+
+
 def test_a_log_from_before_the_chain_is_moved_aside(tmp_path):
     (tmp_path / "audit.jsonl").write_text('{"request_id": "old", "status": 200}\n')
     _trail(tmp_path, n=2)
