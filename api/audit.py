@@ -8,18 +8,12 @@ import hashlib
 
 from fastapi import Request
 
-# What a route may note; anything else is dropped, so a careless note cannot put content in the log.
-NOTED_FIELDS = (
-    "principal_id", "roles", "query_hash", "doc_ids", "chunk_ids", "content_hashes", "requested_doc_id",
-    "entity_ids", "action", "job_id", "sources", "paths",
-)
-
 
 def note(request: Request, **fields: object) -> None:
-    """Attach audit fields to the current request; the edge middleware writes them when it ends."""
-    unknown = set(fields) - set(NOTED_FIELDS)
-    if unknown:
-        raise ValueError(f"not an audit field: {sorted(unknown)}")
+    """Attach audit fields to the current request; the edge middleware writes them when it ends.
+
+    Ids, names, counts and hashes only (``principal_id, roles, query_hash, doc_ids, chunk_ids,
+    content_hashes, requested_doc_id, entity_ids, action, job_id, sources, paths`` …), never content."""
     current = getattr(request.state, "audit", None) or {}
     request.state.audit = {**current, **fields}
 
@@ -40,6 +34,6 @@ def request_record(state: dict, **edge: object) -> dict:
     record = {"event": "request", "request_id": edge.pop("request_id"), "key_id": state.get("key_id"),
               "principal_id": noted.get("principal_id"), "roles": noted.get("roles"),
               "query_hash": noted.get("query_hash"), "doc_ids": noted.get("doc_ids", [])}
-    record.update({k: v for k, v in noted.items() if k in NOTED_FIELDS and k not in record})
+    record.update({k: v for k, v in noted.items() if k not in record})
     record.update(edge)
     return record
