@@ -46,6 +46,14 @@ def _digest(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix != ".lock"}
 
 
+def _state(data: Path) -> dict[str, str]:
+    """The store's files and the ledger/registry SQLite files, by content."""
+    sqlite = {name: hashlib.sha256((data / name).read_bytes()).hexdigest()
+              for name in ("ledger.sqlite3", "entities.sqlite3") if (data / name).exists()}
+    assert "ledger.sqlite3" in sqlite
+    return {**_digest(data / "qdrant"), **sqlite}
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("locked")
@@ -79,14 +87,13 @@ def test_a_cli_query_beside_serve_leaves_the_store_usable(served):
 
 def test_a_refused_cli_ingest_changes_nothing_and_says_why(served):
     url, auth, env, data = served
-    before = {**_digest(data / "qdrant"), "ledger": hashlib.sha256((data / "ledger.sqlite3").read_bytes()).hexdigest()}
+    before = _state(data)
     started = time.monotonic()
     result = _run(env, "ingest", WIKI, "--full")
     assert result.returncode == 2, result.stderr
     assert "in use by another Stitch process" in result.stderr and "waited 1" in result.stderr
     assert time.monotonic() - started < 60
-    after = {**_digest(data / "qdrant"), "ledger": hashlib.sha256((data / "ledger.sqlite3").read_bytes()).hexdigest()}
-    assert after == before
+    assert _state(data) == before
     job = _job(url, auth)
     assert job["status"] == "succeeded", job["error"]
     assert json.loads(_run(env, "query", "incident runbook", "--role", "engineering", "--json").stdout)["passages"]
