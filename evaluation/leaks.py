@@ -9,6 +9,7 @@ and its query vectors reused (the same query is asked by many principals on many
 from __future__ import annotations
 
 import inspect
+import json
 import shutil
 import tempfile
 import time
@@ -84,6 +85,12 @@ def steward_entities(services: Services) -> EntityMap:
         detail = entity_view(store, view.entity_id, acl_tokens=None)
         found.docs[view.entity_id] = {m.doc_id for m in detail.mentions}
         found.aliases[view.entity_id] = set(detail.aliases) | {detail.name}
+    try:  # the mentions table belongs to entity_resolution: attribution only, so a schema change is no error
+        for doc_id, acl in store.db.execute("SELECT doc_id, acl FROM mentions").fetchall():
+            tokens = json.loads(acl) if str(acl).startswith("[") else str(acl).split()
+            found.stored_acl.setdefault(doc_id, set()).update(tokens)
+    except Exception:  # noqa: BLE001, S110
+        pass
     return found
 
 
@@ -215,7 +222,7 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> d
     finally:
         for name, value in saved.items():  # un-wrap: later probes of this lab see the real store again
             services.__dict__.pop(name, None) if value is None else services.__dict__.__setitem__(name, value)
-    classes = sorted({c.cls for c in plan.canaries} | {"jobs", "confinement"})
+    classes = sorted({c.cls for c in plan.canaries} | {"jobs", "confinement", "replay"})
     corpus_info = {**lab.info, "documents": len(oracle.docs), "canaries": len(plan.canaries),
                    "entities": len(entities.docs), "queries": len(ctx.queries), "classes": classes}
     return build_report(tally, classes=classes, corpus=corpus_info,

@@ -31,6 +31,9 @@ class EntityMap:
 
     docs: dict[str, set[str]] = field(default_factory=dict)
     aliases: dict[str, set[str]] = field(default_factory=dict)
+    # doc id -> ACL tokens the registry stored for its mentions, read the way the registry reads them.
+    # Only to attribute a leak to the document that let it through; never to decide what is a leak.
+    stored_acl: dict[str, set[str]] = field(default_factory=dict)
 
 
 def _alternation(items: Iterable[str], flags: int = 0) -> re.Pattern[str] | None:
@@ -70,7 +73,8 @@ class Judge:
         dana) would see, else any hidden one."""
         docs = self.entities.docs.get(entity_id, set())
         hidden = docs - self.visible(tokens)
-        pool = (hidden & shown) or (hidden & self.visible(claimed)) or hidden or docs
+        stale = {d for d in hidden if self.entities.stored_acl.get(d, set()) & claimed}
+        pool = (hidden & shown) or stale or (hidden & self.visible(claimed)) or hidden or docs
         classes = {self.doc_class(d) for d in pool}
         if not hidden & self.visible(claimed):
             aliases = self.entities.aliases.get(entity_id, ())

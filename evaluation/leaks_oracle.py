@@ -164,18 +164,18 @@ class KeyGrant:
     roles: tuple[str, ...]  # "*" = any
     principals: tuple[str, ...] = ()  # ids the key may assert; "*" = any; () = none
 
-    def legit_tokens(self, principal_id: str, roles: list[str]) -> frozenset[str]:
+    def legit_tokens(self, principal_id: str | None, roles: list[str]) -> frozenset[str]:
         """The token set the request may be answered with: nothing the key could not vouch for."""
         tokens = {"public"}
         for role in roles:
             token = acl_entry(role)
             if token and token.startswith("role:") and ("*" in self.roles or role in self.roles):
                 tokens.add(token)
-        if _USER.match(principal_id) and ("*" in self.principals or principal_id in self.principals):
+        if principal_id and _USER.match(principal_id) and ("*" in self.principals or principal_id in self.principals):
             tokens.add(f"user:{principal_id}")
         return frozenset(tokens)
 
-    def must_refuse(self, principal_id: str, roles: list[str]) -> bool:
+    def must_refuse(self, principal_id: str | None, roles: list[str]) -> bool:
         """The contract says 403/422: a role the key may not assert, or a role that is no role."""
         bad_role = any(acl_entry(r) is None or acl_entry(r).startswith("user:") for r in roles)
         foreign = "*" not in self.roles and any(r not in self.roles for r in roles)

@@ -34,7 +34,7 @@ class ProbeKey:
 @dataclass(frozen=True)
 class Principal:
     key: ProbeKey
-    id: str
+    id: str | None  # None: no particular user (the field is left out)
     roles: tuple[str, ...]
 
     @property
@@ -48,10 +48,19 @@ class Principal:
     @property
     def claimed(self) -> frozenset[str]:
         """What the caller asked to be: every asserted role and its id, vouched for or not."""
-        return frozenset({"public", f"user:{self.id}", *(f"role:{r}" for r in self.roles)})
+        user = {f"user:{self.id}"} if self.id else set()
+        return frozenset({"public", *user, *(f"role:{r}" for r in self.roles)})
 
     def label(self) -> str:
-        return f"{self.key.name}:{self.id}:{'+'.join(self.roles) or '-'}"
+        return f"{self.key.name}:{self.id or '-'}:{'+'.join(self.roles) or '-'}"
+
+    def params(self) -> dict:
+        """The assertion as query parameters (``?principal_id=…&role=…``)."""
+        return {"role": list(self.roles), **({"principal_id": self.id} if self.id is not None else {})}
+
+    def json(self) -> dict:
+        """The assertion as a body's ``principal`` object."""
+        return {"roles": list(self.roles), **({"id": self.id} if self.id is not None else {})}
 
 
 @dataclass
@@ -84,6 +93,7 @@ class ProbeContext:
     missing_bodies: dict[tuple, str] = field(default_factory=dict)
     bad_ingest_bodies: list[dict] = field(default_factory=list)
     metrics_key: ProbeKey | None = None  # a key with the metrics scope, where that scope exists
+    request_ids: list[str] = field(default_factory=list)  # context packs served so far (replay, feedback)
 
 
 def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
@@ -93,7 +103,7 @@ def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
     roles = rng.sample(pool, k=min(len(pool), rng.randint(0, 3)))
     if rng.random() < 0.08:
         roles.append(rng.choice(ODD_ROLES))
-    pid = rng.choice([*USERS, *USERS, "alice", "mallory", f"u{rng.randint(0, 999)}"])
+    pid = rng.choice([*USERS, *USERS, "alice", "mallory", f"u{rng.randint(0, 999)}", None, None])
     return Principal(key, pid, tuple(dict.fromkeys(roles)))
 
 
@@ -102,7 +112,7 @@ def _query(ctx: ProbeContext, rng: random.Random) -> str:
 
 
 def _body(p: Principal, query: str, rng: random.Random) -> dict:
-    return {"query": query, "principal": {"id": p.id, "roles": list(p.roles)},
+    return {"query": query, "principal": p.json(),
             "top_k": rng.choice([1, 3, 8, 20]), "max_tokens": rng.choice([50, 500, 2000, 6000])}
 
 
@@ -120,6 +130,7 @@ def _post_retrieval(path: str) -> Callable:
         out = _outcome(path, p, json.dumps(query), response)
         if response.status_code == 200 and path == "/v1/context":
             pack = response.json()
+            ctx.request_ids.append(pack["request_id"])
             if pack["usage"]["passages"] != len(pack["passages"]) or len(pack["passages"]) > body["top_k"]:
                 out.leaks.append(("baseline", "count", f"usage.passages={pack['usage']['passages']}"))
             out.leaks += _entity_refs(ctx, pack.get("entities", []), p)
@@ -156,7 +167,7 @@ def _hidden_like_missing(ctx: ProbeContext, p: Principal, url: str, missing: str
         return [(cls, "status", f"200 for hidden {target}")]
     cache_key = (p.key.name, url, p.id, p.roles)
     if cache_key not in ctx.missing_bodies:
-        params = {"principal_id": p.id, "role": list(p.roles)}
+        params = p.params()
         ctx.missing_bodies[cache_key] = ctx.client.get(f"{url}/{missing}", params=params, headers=p.headers).text
     if _normalised_error(response.text, target) != _normalised_error(ctx.missing_bodies[cache_key], missing):
         return [(cls, "error_text", f"hidden {target} answers unlike a missing id ({response.status_code})")]
@@ -165,7 +176,7 @@ def _hidden_like_missing(ctx: ProbeContext, p: Principal, url: str, missing: str
 
 def send_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
     target = rng.choice(ctx.doc_targets)
-    params = {"principal_id": p.id, "role": list(p.roles)}
+    params = p.params()
     response = ctx.client.get(f"/v1/documents/{target}", params=params, headers=p.headers)
     out = _outcome("/v1/documents/{id}", p, target, response, exempt=(target,))
     refused = out.refused_expected and response.status_code in (403, 422)
@@ -178,7 +189,7 @@ def send_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcom
 def send_entity_list(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
     q = _query(ctx, rng) if rng.random() < 0.5 else rng.choice([*ctx.judge.plan.entity_names, "", "a", "cap"])
     q = q[: rng.randint(3, 40)] if q and rng.random() < 0.3 else q
-    params = {"q": q, "principal_id": p.id, "role": list(p.roles), "limit": 200}
+    params = {"q": q, **p.params(), "limit": 200}
     response = ctx.client.get("/v1/entities", params=params, headers=p.headers)
     out = _outcome("/v1/entities", p, json.dumps(q), response)
     if response.status_code == 200:
@@ -188,7 +199,7 @@ def send_entity_list(ctx: ProbeContext, p: Principal, rng: random.Random) -> Out
 
 def send_entity_show(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
     target = rng.choice(ctx.entity_targets)
-    params = {"principal_id": p.id, "role": list(p.roles)}
+    params = p.params()
     response = ctx.client.get(f"/v1/entities/{target}", params=params, headers=p.headers)
     out = _outcome("/v1/entities/{id}", p, target, response, exempt=(target,))
     if out.refused_expected and response.status_code in (403, 422):
@@ -204,7 +215,7 @@ def send_entity_show(ctx: ProbeContext, p: Principal, rng: random.Random) -> Out
 def send_bad_request(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
     """Error bodies: bad ids, malformed bodies, foreign roles; none may carry anything hidden."""
     choice = rng.randrange(4)
-    params = {"principal_id": p.id, "role": list(p.roles)}
+    params = p.params()
     if choice == 0:
         bad = rng.choice(BAD_IDS)
         response = ctx.client.get(f"/v1/documents/{bad}", params=params, headers=p.headers)
@@ -212,12 +223,12 @@ def send_bad_request(ctx: ProbeContext, p: Principal, rng: random.Random) -> Out
         bad = rng.choice(BAD_IDS)
         response = ctx.client.get(f"/v1/entities/{bad}", params=params, headers=p.headers)
     elif choice == 2:
-        bad = json.dumps({"query": _query(ctx, rng), "principal": {"id": p.id, "roles": "sales"}, "top_k": -1})
+        bad = json.dumps({"query": _query(ctx, rng), "principal": {**p.json(), "roles": "sales"}, "top_k": -1})
         response = ctx.client.post("/v1/context", content=bad, headers={**p.headers, **_JSON})
     else:
         foreign = rng.choice([r for r in ROLES if r not in p.key.grant.roles] or ["exec public", "sales,exec"])
         p = replace(p, roles=tuple(dict.fromkeys((*p.roles, foreign))))  # judged as what was asserted
-        bad = json.dumps({"query": _query(ctx, rng), "principal": {"id": p.id, "roles": list(p.roles)}})
+        bad = json.dumps({"query": _query(ctx, rng), "principal": p.json()})
         response = ctx.client.post("/v1/search", content=bad, headers={**p.headers, **_JSON})
     return _outcome("errors", p, bad[:120], response, exempt=(bad,))
 
@@ -252,6 +263,37 @@ def send_job(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
     return out
 
 
+def send_replay(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    """A context key must not read what another request returned (``GET /v1/context/{request_id}``)."""
+    request_id = rng.choice(ctx.request_ids or ["0" * 32])
+    response = ctx.client.get(f"/v1/context/{request_id}", headers=p.headers)
+    out = _outcome("/v1/context/{request_id}", p, request_id, response, exempt=(request_id,))
+    if response.status_code == 200:
+        out.leaks.append(("replay", "status", f"{p.key.name} (scope {p.key.scope}) read pack {request_id}"))
+    return out
+
+
+def send_feedback(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    """Feedback naming a hidden document must answer as it does for a document that does not exist."""
+    request_id = rng.choice(ctx.request_ids or ["0" * 32])
+    target = rng.choice(ctx.doc_targets)
+
+    def post(doc_id: str):  # noqa: ANN202
+        body = {"request_id": request_id, "principal": p.json(),
+                "labels": [{"doc_id": doc_id, "label": rng.choice(["missing", "relevant"])}]}
+        return ctx.client.post("/v1/feedback", json=body, headers=p.headers)
+
+    response = post(target)
+    out = _outcome("/v1/feedback", p, f"{request_id} {target}", response, exempt=(request_id, target))
+    if target not in ctx.judge.visible(p.tokens) and not out.refused_expected:
+        missing = post(MISSING_DOC)
+        if (response.status_code, _normalised_error(response.text, target)) != (
+                missing.status_code, _normalised_error(missing.text, MISSING_DOC)):
+            out.leaks.append((ctx.judge.doc_class(target), "error_text",
+                              f"feedback on hidden {target} answers unlike a missing id ({response.status_code})"))
+    return out
+
+
 def _strings(value: object) -> list[str]:
     if isinstance(value, dict):
         return [s for v in value.values() for s in _strings(v)]
@@ -274,6 +316,8 @@ ENDPOINTS: dict[str, Endpoint] = {
     "entities.show": Endpoint(8, send_entity_show),
     "errors": Endpoint(7, send_bad_request),
     "jobs": Endpoint(3, send_job),
+    "replay": Endpoint(2, send_replay),
+    "feedback": Endpoint(3, send_feedback),
     "metrics": Endpoint(2, send_metrics),
 }
 

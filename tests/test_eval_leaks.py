@@ -132,8 +132,9 @@ def test_a_registry_view_that_ignores_tokens_is_caught(lab, monkeypatch):
     blind = {"acl_tokens": None}
     monkeypatch.setattr(views, "list_entities", lambda store, **kw: blind_list(store, **{**kw, **blind}))
     monkeypatch.setattr(views, "entity_view", lambda store, eid, **kw: blind_show(store, eid, **{**kw, **blind}))
-    report = probe_lab(lab, probes=200, seed=14)
-    assert report["leak_matrix"].get("entity_names", {}).get("/v1/entities", 0) > 0
+    report = probe_lab(lab, probes=250, seed=14)
+    on_entity_routes = {e: n for e, n in report["leak_matrix"].get("entity_names", {}).items() if "entities" in e}
+    assert sum(on_entity_routes.values()) > 0  # exec-only names, which leak nowhere on main
     assert report["leak_kinds"]["entity_names"].get("entity_name", 0) > 0
 
 
