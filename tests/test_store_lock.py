@@ -70,14 +70,14 @@ def served(tmp_path_factory):
         _wait_ready(url, process)
         auth = {"Authorization": f"Bearer {key}"}
         assert _job(url, auth)["status"] == "succeeded"
-        yield url, auth, env, data
+        yield url, auth, env, data, process
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
 def test_a_cli_query_beside_serve_leaves_the_store_usable(served):
-    url, auth, env, data = served
+    url, auth, env, data, _ = served
     result = _run(env, "query", "Q3 revenue forecast", "--role", "sales", "--json")
     assert result.returncode == 0, result.stderr
     assert "FIN-CANARY" not in result.stdout
@@ -86,7 +86,7 @@ def test_a_cli_query_beside_serve_leaves_the_store_usable(served):
 
 
 def test_a_refused_cli_ingest_changes_nothing_and_says_why(served):
-    url, auth, env, data = served
+    url, auth, env, data, _ = served
     before = _state(data)
     started = time.monotonic()
     result = _run(env, "ingest", WIKI, "--full")
@@ -97,6 +97,18 @@ def test_a_refused_cli_ingest_changes_nothing_and_says_why(served):
     job = _job(url, auth)
     assert job["status"] == "succeeded", job["error"]
     assert json.loads(_run(env, "query", "incident runbook", "--role", "engineering", "--json").stdout)["passages"]
+
+
+def test_the_stopped_server_leaves_a_verified_audit_trail(served):
+    url, auth, env, data, process = served
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)  # the lifespan flushes queued records before exit
+    verified = _run(env, "audit", "verify", "--json")
+    assert verified.returncode == 0, verified.stderr
+    events = [json.loads(line) for line in _run(env, "audit", "export").stdout.splitlines()]
+    assert json.loads(verified.stdout)["records"] == len(events)
+    assert {"request", "ingest_job"} <= {e["event"] for e in events}
+    assert any(e.get("route") == "/v1/context" and e.get("roles") == ["sales"] for e in events)  # forwarded query
 
 
 def test_a_second_opener_is_refused_until_the_holder_closes_or_dies(tmp_path):
