@@ -28,6 +28,18 @@ def _store():  # noqa: ANN202 - the registry store
         raise typer.Exit(2) from exc
 
 
+def _chunks():  # noqa: ANN202 - the vector store, or None when another process holds it
+    """Steward changes re-stamp chunk entity ids at once when the store can be opened; else the next ingest run does."""
+    from core.config import get_settings
+    from core.store.factory import open_store
+
+    try:
+        return open_store(get_settings())
+    except StitchError as exc:
+        typer.echo(f"note: chunk entity ids will be re-stamped by the next ingest run ({exc})", err=True)
+        return None
+
+
 def _print(data: object, as_json: bool, human: str) -> None:
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
@@ -82,7 +94,7 @@ def merge_cmd(
     from entity_resolution.steward import merge_entities
 
     try:
-        survivor = merge_entities(_store(), entity_id, other_id, note=note)
+        survivor = merge_entities(_store(), entity_id, other_id, note=note, chunks=_chunks())
     except StitchError as exc:
         _fail(exc)
     record_cli_action("entity_merge", entity_ids=[entity_id, other_id], survivor=survivor)
@@ -99,7 +111,7 @@ def split_cmd(
     from entity_resolution.steward import split_entity
 
     try:
-        new_id = split_entity(_store(), entity_id, alias, note=note)
+        new_id = split_entity(_store(), entity_id, alias, note=note, chunks=_chunks())
     except StitchError as exc:
         _fail(exc)
     record_cli_action("entity_split", entity_ids=[entity_id, new_id], aliases=len(alias))
@@ -116,7 +128,7 @@ def never_link_cmd(
     from entity_resolution.steward import never_link
 
     try:
-        never_link(_store(), entity_id, other_id, note=note)
+        never_link(_store(), entity_id, other_id, note=note, chunks=_chunks())
     except StitchError as exc:
         _fail(exc)
     record_cli_action("entity_never_link", entity_ids=[entity_id, other_id])
@@ -127,5 +139,5 @@ def resolve_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     """Re-cluster the whole registry from scratch (steward rules applied); prints counts."""
     from entity_resolution.steward import rebuild
 
-    counts = rebuild(_store())
+    counts = rebuild(_store(), chunks=_chunks())
     _print(counts, as_json, " ".join(f"{k}={v}" for k, v in counts.items()))

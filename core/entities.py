@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from core.models import Document, EntityRef
+from core.store.protocol import VectorStore
 
 
 class EntityLinker(Protocol):
@@ -13,6 +14,20 @@ class EntityLinker(Protocol):
 
     def link_document(self, document: Document) -> tuple[str, ...]:
         """Entity ids for the document's mentions (record fields and free text); registers new ones."""
+        ...
+
+    def set_document_acl(self, doc_id: str, acl: Collection[str]) -> None:
+        """The document's ACL changed (content not re-read): its names follow the new ACL at once."""
+        ...
+
+    def forget_document(self, doc_id: str) -> None:
+        """The document was deleted: its mentions, and names nothing else mentions, leave the registry."""
+        ...
+
+    def relink(self, chunks: VectorStore, *, mask: Callable[[str, list], str] | None = None) -> int:
+        """After a job: link stored documents to names learned since they were read, and re-stamp the
+        ``entity_ids`` of every document whose entities changed (payload update). Returns how many.
+        ``mask(text, payload redaction rules)`` hides redacted values before stored text is read."""
         ...
 
 

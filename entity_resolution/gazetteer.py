@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
@@ -16,6 +16,7 @@ from rapidfuzz import fuzz, process
 from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, normalize_name, person_key
 
 _WORD = re.compile(r"[\w][\w&'.-]*[\w]|[\w]", re.UNICODE)
+Allowed = Callable[[str, str], bool]  # (type, key) → may this name take part in matching
 COMMON_WORDS = frozenset(
     """about after again all also any apple are back because been before being best between both but
     call can case could data day did does done down each even every first from general get give good great
@@ -61,8 +62,8 @@ class Gazetteer:
     def __len__(self) -> int:
         return len(self._exact)
 
-    def find(self, text: str) -> list[TextMatch]:
-        """Non-overlapping matches, longest window first."""
+    def find(self, text: str, *, allowed: Allowed | None = None) -> list[TextMatch]:
+        """Non-overlapping matches, longest window first; with ``allowed``, names it refuses do not exist."""
         words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         taken = [False] * len(words)
         found: list[TextMatch] = []
@@ -75,13 +76,13 @@ class Gazetteer:
                 if size > 1 and (first in STOPWORDS or last in STOPWORDS):
                     continue
                 surface = text[start:end].rstrip(".")
-                match = self._match(surface, size)
+                match = self._match(surface, size, allowed)
                 if match:
                     found.extend(TextMatch(t, k, surface, start, start + len(surface), fuzzy) for t, k, fuzzy in match)
                     taken[i:i + size] = [True] * size
         return sorted(found, key=lambda m: (m.start, m.type))
 
-    def _match(self, surface: str, size: int) -> list[tuple[str, str, bool]]:
+    def _match(self, surface: str, size: int, allowed: Allowed | None) -> list[tuple[str, str, bool]]:
         lowered = surface.casefold()
         if lowered in STOPWORDS or lowered in LEGAL_SUFFIXES:
             return []
@@ -95,19 +96,25 @@ class Gazetteer:
             if key in self._exact and not (size > 1 and len(key.split()) == 1 and key in COMMON_WORDS):
                 if size == 1 and key in COMMON_WORDS and not surface.isupper():
                     continue
-                return [(t, k, False) for t, k in sorted(self._exact[key])]
+                if exact := self._entries(key, allowed):
+                    return [(t, k, False) for t, k in exact]
         if size > 1:
             initials = acronym(surface)
-            if len(initials) >= 3 and initials in self._exact:
-                return [(t, k, False) for t, k in sorted(self._exact[initials])]
+            if len(initials) >= 3 and (exact := self._entries(initials, allowed)):
+                return [(t, k, False) for t, k in exact]
         if single_plain or len(lowered) < self.min_chars + 1:
             return []
-        return self._fuzzy(normalize_name(surface))
+        return self._fuzzy(normalize_name(surface), allowed)
 
-    def _fuzzy(self, key: str) -> list[tuple[str, str, bool]]:
+    def _entries(self, key: str, allowed: Allowed | None) -> list[tuple[str, str]]:
+        entries = sorted(self._exact.get(key, ()))
+        return entries if allowed is None else [(t, k) for t, k in entries if allowed(t, k)]
+
+    def _fuzzy(self, key: str, allowed: Allowed | None) -> list[tuple[str, str, bool]]:
         if len(key) < self.min_chars + 1 or key in COMMON_WORDS:
             return []
-        best = process.extractOne(key, self._buckets.get(key[:2], ()), scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff)
-        if not best:
-            return []
-        return [(t, k, True) for t, k in sorted(self._exact[best[0]])]
+        choices = self._buckets.get(key[:2], ())
+        for candidate, _, _ in process.extract(key, choices, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff, limit=None):
+            if entries := self._entries(candidate, allowed):
+                return [(t, k, True) for t, k in entries]
+        return []

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import json
+from collections.abc import Callable, Collection
 
 from core.config import Settings
 from core.models import Document, EntityRef
+from core.payload import REDACT, SOURCE, TEXT
 from entity_resolution.gazetteer import Gazetteer
 from entity_resolution.records import Mention
 from entity_resolution.registry import RegistryStore
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
-from entity_resolution.steward import link_new_nodes
+from entity_resolution.stamps import ChunkStore, document_entity_ids, restamp
+from entity_resolution.steward import link_new_nodes, refresh_entity
 from entity_resolution.views import entity_view
 
 MAX_TEXT_CHARS = 200_000
+Mask = Callable[[str, list], str]  # (stored text, the chunk payload's redaction rules) → text safe to link
 
 
 def document_mentions(document: Document, gazetteer: Gazetteer) -> list[Mention]:
@@ -34,13 +38,17 @@ class RegistryLinker:
         self.store = store
         self._gazetteer: Gazetteer | None = None
         self._seen_seq = -1
+        self._seen_removals = -1
 
     @property
     def gazetteer(self) -> Gazetteer:
-        """Known names; picks up names other processes (e.g. a CLI ingest) added since the last call."""
-        if self._gazetteer is None:
+        """Known names; picks up names other processes (e.g. a CLI ingest) added since the last call,
+        and starts afresh when names have left the registry."""
+        removals = self.store.removals()
+        if self._gazetteer is None or removals != self._seen_removals:
             s = self.store.settings
             self._gazetteer = Gazetteer(fuzzy_cutoff=s.gazetteer_fuzzy_cutoff, min_chars=s.gazetteer_min_chars)
+            self._seen_seq, self._seen_removals = -1, removals
         rows = self.store.db.execute(
             "SELECT type, key, seq FROM nodes WHERE seq > ? ORDER BY seq", (self._seen_seq,)
         ).fetchall()
@@ -53,28 +61,76 @@ class RegistryLinker:
         """Record the document's mentions (with its ACL), resolve new names; its entity ids."""
         mentions = document_mentions(document, self.gazetteer)
         with self.store.lock:
-            new = self.store.replace_document_mentions(document.doc_id, mentions)
+            new, touched = self.store.replace_document_mentions(document.doc_id, mentions, document.acl)
             link_new_nodes(self.store, new)
-        ids = {self.store.entity_of(m.type, m.key) for m in mentions if m.key}
-        return tuple(sorted(i for i in ids if i))
+            for entity_id in touched:
+                refresh_entity(self.store, entity_id)
+            ids = document_entity_ids(self.store, document.doc_id)
+            self.store.record_link(document.doc_id, ids)
+        return tuple(ids)
+
+    def set_document_acl(self, doc_id: str, acl: Collection[str]) -> None:
+        """The document's ACL changed without its content being re-read."""
+        self.store.set_document_acl(doc_id, acl)
+
+    def forget_document(self, doc_id: str) -> None:
+        """The document left its source: its names, aliases and counts leave the registry."""
+        with self.store.lock:
+            for entity_id in self.store.forget_document(doc_id):
+                refresh_entity(self.store, entity_id)
+
+    def relink(self, chunks: ChunkStore, *, mask: Mask | None = None) -> int:
+        """After a job: find names learned since each stored document was read in its stored text, then
+        re-stamp every document whose entity ids changed. Returns the number of documents re-stamped.
+
+        ``mask(text, payload_rules)`` hides redacted values before the text is read (a redacted value never
+        becomes an alias); without it, documents that carry redaction rules are not re-read."""
+        with self.store.lock:
+            top = self.store.max_seq()
+            stale = self.store.db.execute("SELECT doc_id, seq FROM linked WHERE seq < ?", (top,)).fetchall()
+            if stale:
+                newer = self._names_since(min(seq for _, seq in stale))
+                for doc_id, _ in stale:
+                    self._rescan(doc_id, chunks, newer, mask)
+            return restamp(self.store, chunks)
+
+    def _names_since(self, seq: int) -> Gazetteer:
+        s = self.store.settings
+        newer = Gazetteer(fuzzy_cutoff=s.gazetteer_fuzzy_cutoff, min_chars=s.gazetteer_min_chars)
+        newer.add(self.store.db.execute("SELECT type, key FROM nodes WHERE seq > ?", (seq,)).fetchall())
+        return newer
+
+    def _rescan(self, doc_id: str, chunks: ChunkStore, newer: Gazetteer, mask: Mask | None) -> None:
+        hits = chunks.document_chunks(doc_id, acl_tokens=None)
+        text = "\n\n".join(str(h.payload.get(TEXT, "")) for h in hits)[:MAX_TEXT_CHARS]
+        rules = hits[0].payload.get(REDACT) if hits else None
+        if rules:
+            text = mask(text, rules) if mask is not None else ""
+        stamped = self.store.db.execute("SELECT entity_ids FROM linked WHERE doc_id = ?", (doc_id,)).fetchone()
+        if hits and newer.find(text):  # cheap pre-check against the new names only
+            source = str(hits[0].payload.get(SOURCE, ""))
+            found = [Mention(m.type, m.surface, source=source, doc_id=doc_id, from_text=True)
+                     for m in self.gazetteer.find(text)]
+            acl = [r[0] for r in self.store.db.execute("SELECT token FROM doc_acl WHERE doc_id = ?", (doc_id,))]
+            _, touched = self.store.replace_document_mentions(doc_id, found, acl, text_only=True)
+            for entity_id in touched:
+                refresh_entity(self.store, entity_id)
+        self.store.record_link(doc_id, json.loads(stamped[0]) if stamped else [])
 
     def entities_in_query(self, text: str, *, acl_tokens: Collection[str]) -> list[EntityRef]:
-        """Entities named in ``text`` through an alias visible to ``acl_tokens``; names shown are visible ones."""
+        """Entities named in ``text`` through an alias visible to ``acl_tokens``; names shown are visible ones.
+
+        Only visible names take part in matching: a hidden longer name never shadows a visible shorter one,
+        so the answer is the same as if the hidden names did not exist."""
         refs: dict[str, EntityRef] = {}
-        for match in self.gazetteer.find(text):
-            if not self._key_visible(match.type, match.key, acl_tokens):
-                continue
+        tokens = tuple(acl_tokens)
+        for match in self.gazetteer.find(text, allowed=lambda t, k: self.store.key_visible(t, k, tokens)):
             entity_id = self.store.entity_of(match.type, match.key)
             if not entity_id or entity_id in refs:
                 continue
-            view = entity_view(self.store, entity_id, acl_tokens=acl_tokens, detail=False)
+            view = entity_view(self.store, entity_id, acl_tokens=tokens, detail=False)
             refs[entity_id] = EntityRef(entity_id, view.name, view.type, match.surface)
         return list(refs.values())
-
-    def _key_visible(self, entity_type: str, key: str, tokens: Collection[str]) -> bool:
-        rows = self.store.db.execute("SELECT acl FROM mentions WHERE type = ? AND key = ?", (entity_type, key))
-        wanted = set(tokens)
-        return any(set(acl.split()) & wanted for (acl,) in rows)
 
 
 def linker_for(settings: Settings, resolution: ResolutionSettings = DEFAULT_SETTINGS) -> RegistryLinker:

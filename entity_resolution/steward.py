@@ -13,14 +13,17 @@ from core.errors import ConfigurationError, NotFoundError
 from entity_resolution.cluster import Constraints
 from entity_resolution.compare import score_nodes
 from entity_resolution.records import Node
-from entity_resolution.registry import RegistryStore
-from entity_resolution.resolve import ResolvedEntity, canonical_name, entity_id_for, resolve_nodes
+from entity_resolution.registry import RegistryStore, new_entity_id
+from entity_resolution.resolve import ResolvedEntity, canonical_name, resolve_nodes
+from entity_resolution.stamps import ChunkStore, restamp
 
 MUST, CANNOT, PIN = "must_link", "cannot_link", "pin_id"  # pin: (key, entity id) keeps an id after merge/split
 
 
-def rebuild(store: RegistryStore) -> dict:
-    """Re-cluster every node from scratch with the steward rules; returns counts."""
+def rebuild(store: RegistryStore, *, chunks: ChunkStore | None = None) -> dict:
+    """Re-cluster every node from scratch with the steward rules; returns counts.
+
+    Given the chunk store, chunks whose entity ids changed are re-stamped before this returns."""
     nodes = store.load_nodes()
     index = {(n.type, n.key): i for i, n in enumerate(nodes)}
     must, cannot = [], []
@@ -28,7 +31,7 @@ def rebuild(store: RegistryStore) -> dict:
         if kind in (MUST, CANNOT) and (entity_type, a) in index and (entity_type, b) in index:
             (must if kind == MUST else cannot).append((index[(entity_type, a)], index[(entity_type, b)]))
     result = resolve_nodes(nodes, store.settings, constraints=Constraints(tuple(must), tuple(cannot)))
-    entities, mapping = _apply_pins(list(result.entities), store.overrides())
+    entities, mapping = _apply_pins(_keep_ids(store, list(result.entities)), store.overrides())
     with store.lock, store.db:
         store.db.execute("BEGIN")
         store.db.execute("DELETE FROM entities")
@@ -39,7 +42,23 @@ def rebuild(store: RegistryStore) -> dict:
         )
         for entity in entities:
             _write_entity(store, entity)
-    return {"entities": len(entities), "nodes": len(nodes), "comparisons": result.scored_pairs}
+    restamped = restamp(store, chunks) if chunks is not None else 0
+    return {"entities": len(entities), "nodes": len(nodes), "comparisons": result.scored_pairs, "restamped": restamped}
+
+
+def _keep_ids(store: RegistryStore, entities: list[ResolvedEntity]) -> list[ResolvedEntity]:
+    """Each cluster keeps the stored id of its earliest key that still has one free; else a new random id.
+
+    Ids are random (they reveal nothing), so stability across rebuilds comes from the registry, not a hash."""
+    taken: set[str] = set()
+    out = []
+    for entity in entities:
+        order = [entity.canonical_key] + [k for k in entity.keys if k != entity.canonical_key]
+        previous = (store.entity_of(entity.type, k) for k in order)
+        kept = next((e for e in previous if e and e not in taken), None) or new_entity_id()
+        taken.add(kept)
+        out.append(replace(entity, entity_id=kept))
+    return out
 
 
 def _apply_pins(entities: list[ResolvedEntity], rules: list) -> tuple[list[ResolvedEntity], dict]:
@@ -52,7 +71,7 @@ def _apply_pins(entities: list[ResolvedEntity], rules: list) -> tuple[list[Resol
             continue
         for i, entity in enumerate(entities):
             if entity.entity_id == pinned:
-                entities[i] = replace(entity, entity_id=entity_id_for(entity.type, entity.canonical_key + "\x1fsplit"))
+                entities[i] = replace(entity, entity_id=new_entity_id())
         entities[holder] = replace(entities[holder], entity_id=pinned)
     mapping = {(e.type, k): e.entity_id for e in entities for k in e.keys}
     return entities, mapping
@@ -75,7 +94,7 @@ def link_new_nodes(store: RegistryStore, new: list[tuple[str, str]]) -> None:
     for entity_type, key in new:
         node = store.load_nodes("WHERE type = ? AND key = ?", (entity_type, key))[0]
         target = _forced_entity(store, rules, node) or _best_entity(store, rules, node)
-        entity_id = target or entity_id_for(entity_type, key)
+        entity_id = target or new_entity_id()
         with store.lock, store.db:
             store.db.execute("UPDATE nodes SET entity_id = ? WHERE type = ? AND key = ?", (entity_id, entity_type, key))
         refresh_entity(store, entity_id)
@@ -132,7 +151,9 @@ def refresh_entity(store: RegistryStore, entity_id: str) -> None:
         )
 
 
-def merge_entities(store: RegistryStore, entity_id: str, other_id: str, *, note: str = "") -> str:
+def merge_entities(
+    store: RegistryStore, entity_id: str, other_id: str, *, note: str = "", chunks: ChunkStore | None = None
+) -> str:
     """Steward merge: the two entities become one on this and every later run; returns the surviving id."""
     a, b = _canonical(store, entity_id), _canonical(store, other_id)
     if a[0] != b[0]:
@@ -140,7 +161,7 @@ def merge_entities(store: RegistryStore, entity_id: str, other_id: str, *, note:
     store.add_override(MUST, a[0], a[1], b[1], note)
     store.add_override(PIN, a[0], a[1], entity_id, note)
     _drop_conflicting_cannot_links(store, a[0], {k for _, k in store.keys_of(entity_id)}, {k for _, k in store.keys_of(other_id)})
-    rebuild(store)
+    rebuild(store, chunks=chunks)
     return store.entity_of(a[0], a[1]) or entity_id
 
 
@@ -154,7 +175,9 @@ def _drop_conflicting_cannot_links(store: RegistryStore, entity_type: str, left:
                 )
 
 
-def split_entity(store: RegistryStore, entity_id: str, surfaces: list[str], *, note: str = "") -> str:
+def split_entity(
+    store: RegistryStore, entity_id: str, surfaces: list[str], *, note: str = "", chunks: ChunkStore | None = None
+) -> str:
     """Steward split: the named aliases leave the entity for good; returns the new entity's id."""
     keys = store.keys_of(entity_id)
     if not keys:
@@ -179,18 +202,20 @@ def split_entity(store: RegistryStore, entity_id: str, surfaces: list[str], *, n
     ordered = sorted(moving)
     for a, b in zip(ordered, ordered[1:]):
         store.add_override(MUST, entity_type, a, b, note)
-    rebuild(store)
+    rebuild(store, chunks=chunks)
     return store.entity_of(entity_type, ordered[0]) or ""
 
 
-def never_link(store: RegistryStore, entity_id: str, other_id: str, *, note: str = "") -> None:
+def never_link(
+    store: RegistryStore, entity_id: str, other_id: str, *, note: str = "", chunks: ChunkStore | None = None
+) -> None:
     """Steward rule: these two entities must never be merged automatically."""
     entity_type, _ = _canonical(store, entity_id)
     _canonical(store, other_id)
     for _, key_a in store.keys_of(entity_id):
         for _, key_b in store.keys_of(other_id):
             store.add_override(CANNOT, entity_type, key_a, key_b, note)
-    rebuild(store)
+    rebuild(store, chunks=chunks)
 
 
 def _canonical(store: RegistryStore, entity_id: str) -> tuple[str, str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from core.errors import NotFoundError
 from entity_resolution.records import RECORD_WEIGHT
-from entity_resolution.registry import RegistryStore
+from entity_resolution.normalize import fold
+from entity_resolution.registry import RegistryStore, visible_clause
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,6 @@ class EntityView:
         }
 
 
-def _visible(acl: str, tokens: Collection[str] | None) -> bool:
-    return tokens is None or bool(set(acl.split()) & set(tokens))
-
-
 def entity_view(
     store: RegistryStore, entity_id: str, *, acl_tokens: Collection[str] | None, detail: bool = True
 ) -> EntityView:
@@ -52,18 +49,18 @@ def entity_view(
     row = store.db.execute("SELECT type, name FROM entities WHERE entity_id = ?", (entity_id,)).fetchone()
     if not row:
         raise NotFoundError(f"no entity {entity_id!r}")
-    rows = store.db.execute(
-        "SELECT m.source, m.doc_id, m.surface, m.acl, m.key, m.from_text FROM mentions m JOIN nodes n "
-        "ON n.type = m.type AND n.key = m.key WHERE n.entity_id = ? ORDER BY m.id", (entity_id,)
+    clause, params = visible_clause(acl_tokens)
+    seen = store.db.execute(
+        "SELECT m.source, m.doc_id, m.surface, m.key, m.from_text FROM nodes n JOIN mentions m "
+        f"ON m.type = n.type AND m.key = n.key WHERE n.entity_id = ? AND {clause} ORDER BY m.id", (entity_id, *params)
     ).fetchall()
-    seen = [r for r in rows if _visible(r[3], acl_tokens)]
-    if not seen and acl_tokens is not None:
+    if not seen:
         raise NotFoundError(f"no entity {entity_id!r}")
     counts: dict[str, int] = {}
     for r in seen:  # record fields outweigh free-text hits, as for the canonical name
-        counts[r[2]] = counts.get(r[2], 0) + (1 if r[5] else RECORD_WEIGHT)
+        counts[r[2]] = counts.get(r[2], 0) + (1 if r[4] else RECORD_WEIGHT)
     name = row[1] if row[1] in counts or acl_tokens is None else max(counts, key=lambda s: (counts[s], -list(counts).index(s)))
-    visible_keys = {r[4] for r in seen}
+    visible_keys = {r[3] for r in seen}
     return EntityView(
         entity_id, row[0], name, tuple(counts), len({r[1] for r in seen}),
         tuple(MentionView(r[0], r[1], r[2]) for r in seen) if detail else (),
@@ -84,17 +81,14 @@ def _evidence(store: RegistryStore, entity_id: str, keys: set[str], tokens: Coll
 def list_entities(
     store: RegistryStore, *, query: str = "", acl_tokens: Collection[str] | None, limit: int = 50
 ) -> list[EntityView]:
-    """Entities whose visible aliases contain ``query`` (case-insensitive), most-mentioned first."""
-    from entity_resolution.normalize import fold
+    """Entities whose visible aliases contain ``query`` (case-insensitive), most-mentioned first.
 
+    Visibility and the alias match are SQL conditions: only the top ``limit`` entities reach Python."""
+    clause, params = visible_clause(acl_tokens)
     needle = fold(query.strip())
     rows = store.db.execute(
-        "SELECT n.entity_id, m.surface, m.acl FROM mentions m JOIN nodes n ON n.type = m.type AND n.key = m.key "
-        "WHERE n.entity_id IS NOT NULL"
+        "SELECT n.entity_id, COUNT(*) AS hits FROM mentions m JOIN nodes n ON n.type = m.type AND n.key = m.key "
+        f"WHERE n.entity_id IS NOT NULL AND {clause} AND instr(m.surface_fold, ?) > 0 "
+        "GROUP BY n.entity_id ORDER BY hits DESC, n.entity_id LIMIT ?", (*params, needle, limit)
     ).fetchall()
-    hits: dict[str, int] = {}
-    for entity_id, surface, acl in rows:
-        if _visible(acl, acl_tokens) and (not needle or needle in fold(surface)):
-            hits[entity_id] = hits.get(entity_id, 0) + 1
-    ranked = sorted(hits, key=lambda e: (-hits[e], e))[:limit]
-    return [entity_view(store, e, acl_tokens=acl_tokens, detail=False) for e in ranked]
+    return [entity_view(store, e, acl_tokens=acl_tokens, detail=False) for e, _ in rows]

@@ -24,6 +24,7 @@ class LedgerEntry:
     fingerprint: str
     chunk_ids: tuple[str, ...]
     invisible: bool
+    acl: tuple[str, ...] | None = None  # the tokens its chunks carry (None: written before the ledger kept them)
 
 
 class Ledger:
@@ -40,6 +41,8 @@ class Ledger:
             "indexed_at REAL NOT NULL)"
         )
         self._db.execute("CREATE INDEX IF NOT EXISTS documents_source ON documents(source)")
+        if "acl" not in {r[1] for r in self._db.execute("PRAGMA table_info(documents)")}:
+            self._db.execute("ALTER TABLE documents ADD COLUMN acl TEXT")  # JSON list of tokens
         # Documents whose chunks were being written when the process stopped (see ingest.pipeline).
         self._db.execute("CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL)")
         self._lock = threading.Lock()
@@ -48,7 +51,7 @@ class Ledger:
         """The entry of one document, if indexed."""
         with self._lock:
             row = self._db.execute(
-                "SELECT doc_id, source, fingerprint, chunk_ids, invisible FROM documents WHERE doc_id=?",
+                "SELECT doc_id, source, fingerprint, chunk_ids, invisible, acl FROM documents WHERE doc_id=?",
                 (doc_id,),
             ).fetchone()
         return _entry(row) if row else None
@@ -57,7 +60,7 @@ class Ledger:
         """Every indexed document of a source."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT doc_id, source, fingerprint, chunk_ids, invisible FROM documents WHERE source=?",
+                "SELECT doc_id, source, fingerprint, chunk_ids, invisible, acl FROM documents WHERE source=?",
                 (source,),
             ).fetchall()
         return {row[0]: _entry(row) for row in rows}
@@ -65,25 +68,26 @@ class Ledger:
     def record(self, entry: LedgerEntry) -> None:
         """Remember a document whose chunks are durable in the store."""
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                (entry.doc_id, entry.source, entry.fingerprint, json.dumps(list(entry.chunk_ids)),
-                 int(entry.invisible), time.time()),
-            )
+            self._db.execute(f"INSERT OR REPLACE INTO documents {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)", _row(entry))
 
     def record_many(self, entries: list[LedgerEntry]) -> None:
         """Remember documents whose chunks are durable, and end their pending marks, atomically."""
-        rows = [(e.doc_id, e.source, e.fingerprint, json.dumps(list(e.chunk_ids)), int(e.invisible), time.time())
-                for e in entries]
+        rows = [_row(e) for e in entries]
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.executemany(f"INSERT OR REPLACE INTO documents {_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
                 self._db.executemany("DELETE FROM pending WHERE doc_id=?", [(e.doc_id,) for e in entries])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def set_acl(self, doc_id: str, acl: tuple[str, ...]) -> None:
+        """The document's chunks now carry ``acl`` (applied by payload update, content not re-read)."""
+        with self._lock:
+            self._db.execute("UPDATE documents SET acl=?, invisible=? WHERE doc_id=?",
+                             (json.dumps(list(acl)), int(not acl), doc_id))
 
     def mark_pending(self, docs: list[tuple[str, str]]) -> None:
         """(doc_id, source) pairs whose chunks are about to be written."""
@@ -126,5 +130,14 @@ class Ledger:
             self._db.close()
 
 
+_COLUMNS = "(doc_id, source, fingerprint, chunk_ids, invisible, indexed_at, acl)"
+
+
+def _row(e: LedgerEntry) -> tuple:
+    acl = None if e.acl is None else json.dumps(list(e.acl))
+    return (e.doc_id, e.source, e.fingerprint, json.dumps(list(e.chunk_ids)), int(e.invisible), time.time(), acl)
+
+
 def _entry(row: tuple) -> LedgerEntry:
-    return LedgerEntry(row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]))
+    acl = None if row[5] is None else tuple(json.loads(row[5]))
+    return LedgerEntry(row[0], row[1], row[2], tuple(json.loads(row[3])), bool(row[4]), acl)

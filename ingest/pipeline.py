@@ -21,7 +21,7 @@ from core.encoder import Encoder
 from core.entities import EntityLinker
 from core.errors import InputError
 from core.models import Chunk, Document, SparseVector, StoredChunk
-from core.payload import chunk_payload
+from core.payload import ACL, chunk_payload
 from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
 from ingest.chunk import ChunkingPolicy, TokenCounter, chunk_document
@@ -30,7 +30,7 @@ from ingest.manifest import Manifest, check_distinct_sources
 from ingest.prefetch import Outcome, prefetch_map
 from ingest.report import JobReport
 from ingest.sources import SourceFailure, SourceItem, iter_source_items
-from governance.redaction import mask_for_index, policy_digest
+from governance.redaction import mask_for_index, policy_digest, rules_of
 
 T = TypeVar("T")
 ProgressFn = Callable[[str, int], None]  # (event "total"|"document"|"chunks", amount)
@@ -106,6 +106,8 @@ def ingest_manifests(
     for manifest, items in listed:
         report.sources.append(manifest.source)
         _sync_source(manifest, items, job)
+    if ctx.linker is not None:  # names learned by this job reach documents read before them
+        ctx.linker.relink(ctx.store, mask=lambda text, rules: mask_for_index(text, rules_of(rules)))
     ctx.store.flush()
     if report.added or report.updated:
         ctx.store.optimize()
@@ -123,6 +125,7 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
     seen: set[str] = set()
     unidentified_failures = False
     todo: list[tuple[SourceItem, bool, bool]] = []
+    _apply_acl_changes(items, known, pending, job)
     for item in items:
         if isinstance(item, SourceFailure):
             report.fail(manifest.source, item.label, item.reason)
@@ -148,6 +151,24 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
                  keep_all=unidentified_failures)
 
 
+def _apply_acl_changes(items: list, known: dict[str, LedgerEntry], pending: set[str], job: _Job) -> None:
+    """ACL is a document-level fact: apply a changed ACL to the stored chunks and the entity registry by
+    payload update before any content is re-read, so a narrowing holds even when the re-parse then fails."""
+    changed = [
+        (item.doc_id, item.acl) for item in items
+        if item.doc_id and item.acl is not None
+        and (item.doc_id in pending or (item.doc_id in known and known[item.doc_id].acl != item.acl))
+    ]
+    for doc_id, acl in changed:
+        job.ctx.store.set_document_payload(doc_id, {ACL: list(acl)})
+        if job.ctx.linker is not None:
+            job.ctx.linker.set_document_acl(doc_id, acl)
+    if changed:
+        job.ctx.store.flush()
+    for doc_id, acl in changed:
+        job.ctx.ledger.set_acl(doc_id, acl)
+
+
 def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> None:
     known = job.ctx.ledger.for_source(source)
     if gone and keep_all:
@@ -159,6 +180,8 @@ def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> 
     for doc_id in sorted(gone):
         job.ctx.store.delete_document(doc_id)
         job.ctx.store.flush()
+        if job.ctx.linker is not None:  # forgetting reaches the entity registry in the same run
+            job.ctx.linker.forget_document(doc_id)
         job.ctx.ledger.forget(doc_id)
         job.report.deleted += int(doc_id in known)
 
@@ -239,7 +262,7 @@ def _write_batch(batch: list[_Prepared], job: _Job) -> None:
     ctx.store.flush()  # durable before the ledger says so
     entries = [
         LedgerEntry(p.document.doc_id, p.document.source, _stored_fingerprint(p.item, job.version),
-                    tuple(c.chunk_id for c in p.chunks), not p.document.acl)
+                    tuple(c.chunk_id for c in p.chunks), not p.document.acl, p.document.acl)
         for p in batch
     ]
     ctx.ledger.record_many(entries)

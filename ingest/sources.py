@@ -35,6 +35,7 @@ class SourceItem:
     fingerprint: str
     label: str  # file path or "file:row N" for error reports
     load: Callable[[], Document]
+    acl: tuple[str, ...] | None = None  # known before loading: an ACL change applies even if loading fails
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class SourceFailure:
     label: str
     reason: str
     doc_id: str | None = None  # known for files (their chunks are kept); unknown for unreadable rows
+    acl: tuple[str, ...] | None = None  # when known, a kept document still takes its new ACL
 
 
 def _glob_match(relpath: str, pattern: str) -> bool:
@@ -120,17 +122,16 @@ def _file_items(manifest: Manifest, max_bytes: int) -> Iterator[SourceItem | Sou
 
 def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> SourceItem | SourceFailure:
     doc_id = f"{manifest.source}:{relpath}"
+    acl = acl_tokens_for_roles(_roles_for_file(manifest, relpath), public=manifest.acl.public)
     if path.suffix.lower() not in FILE_EXTENSIONS:
-        return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id)
+        return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id, acl)
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id)
+            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id, acl)
         raw = path.read_bytes()
     except OSError as exc:
-        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id)
-    roles = _roles_for_file(manifest, relpath)
-    acl = acl_tokens_for_roles(roles, public=manifest.acl.public)
+        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id, acl)
     uri = manifest.uri_template.format(relpath=relpath) if manifest.uri_template else None
     updated = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
     fingerprint = _fingerprint(raw, "|".join(acl), uri or "", "file-v2")
@@ -146,7 +147,7 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
             updated_at=updated, fingerprint=fingerprint,
         )
 
-    return SourceItem(doc_id, fingerprint, relpath, load)
+    return SourceItem(doc_id, fingerprint, relpath, load, acl)
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
@@ -256,4 +257,4 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
             updated_at=updated, entity_mentions=mentions, fingerprint=fingerprint,
         )
 
-    return SourceItem(doc_id, fingerprint, label, load)
+    return SourceItem(doc_id, fingerprint, label, load, acl)

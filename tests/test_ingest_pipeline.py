@@ -163,6 +163,15 @@ def test_entity_linker_hook_stamps_chunks(env):
         def link_document(self, document):
             return ("ent_acme",) if "Acme" in document.text else ()
 
+        def set_document_acl(self, doc_id, acl):
+            pass
+
+        def forget_document(self, doc_id):
+            pass
+
+        def relink(self, chunks, mask=None):
+            return 0
+
     env.linker = Linker()
     env.ingest(env.write([{"id": "1", "title": "Acme", "text": "Acme renewal."}, {"id": "2", "text": "Other."}]))
     assert env.store.document_chunks("crm:1", acl_tokens=None)[0].payload[ENTITY_IDS] == ["ent_acme"]

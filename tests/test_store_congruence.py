@@ -121,6 +121,19 @@ def test_delete_document_keeps_only_requested_points(loaded):
     assert loaded.count() == 3
 
 
+def test_set_document_payload_narrows_every_chunk_of_one_document(loaded, encoder):
+    loaded.set_document_payload("wiki:refunds", {P.ACL: ["role:exec"], P.ENTITY_IDS: ["ent_x"]})
+    loaded.flush()
+    assert loaded.document_chunks("wiki:refunds", acl_tokens=["role:sales"]) == []
+    narrowed = loaded.document_chunks("wiki:refunds", acl_tokens=["role:exec"])
+    assert len(narrowed) == 3 and all(h.payload[P.ENTITY_IDS] == ["ent_x"] for h in narrowed)
+    assert narrowed[0].payload[P.TEXT].startswith("Enterprise refunds")  # other fields untouched
+    hits = loaded.search(_dense(encoder, "refunds pro-rated"), acl_tokens=["role:sales"])
+    assert "wiki:refunds" not in _docs(hits)
+    assert loaded.count(filters=SearchFilters(entity_ids=("ent_x",))) == 3
+    assert [h.payload[P.DOC_ID] for h in loaded.document_chunks("crm:acme", acl_tokens=["role:sales"])] == ["crm:acme"]
+
+
 def test_upsert_same_id_replaces_point(loaded, encoder):
     first = _chunks(encoder)[0]
     changed = StoredChunk(first.point_id, first.dense, SparseVector((1,), (1.0,)), {**first.payload, P.TEXT: "changed"})

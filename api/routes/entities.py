@@ -95,7 +95,7 @@ async def merge_entity(http: Request, entity_id: str, body: MergeIn, key: WriteK
     note(http, action="entity_merge", entity_ids=[entity_id[:128], body.other_id])
 
     survivor = await run_in_threadpool(
-        merge_entities, services.entity_registry.store, entity_id, body.other_id, note=body.note
+        merge_entities, services.entity_registry.store, entity_id, body.other_id, note=body.note, chunks=services.store
     )
     return {"entity_id": survivor}
 
@@ -107,6 +107,8 @@ async def split_entity_route(http: Request, entity_id: str, body: SplitIn, key: 
 
     note(http, action="entity_split", entity_ids=[entity_id[:128]])
 
-    new_id = await run_in_threadpool(split_entity, services.entity_registry.store, entity_id, body.aliases, note=body.note)
+    new_id = await run_in_threadpool(
+        split_entity, services.entity_registry.store, entity_id, body.aliases, note=body.note, chunks=services.store
+    )
     note(http, entity_ids=[entity_id[:128], new_id])
     return {"entity_id": new_id}

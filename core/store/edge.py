@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -107,6 +107,13 @@ class EdgeStore:
         spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
         with self._write_lock:
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(spec)))
+
+    def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
+        if self._shard is None or not fields:
+            return
+        spec = access_filter(None, doc_id=doc_id)
+        with self._write_lock:
+            self.shard.update(qe.UpdateOperation.set_payload_by_filter(_edge_filter(spec), dict(fields)))
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None

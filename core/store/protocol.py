@@ -6,7 +6,7 @@ prefetch, every neighbour fetch). An empty token set matches nothing: deny by de
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -51,6 +51,10 @@ class VectorStore(Protocol):
 
     def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
         """Delete every chunk of a document except the point ids in ``keep``."""
+        ...
+
+    def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
+        """Overwrite payload ``fields`` on every chunk of a document (ACL, entity ids: document-level facts)."""
         ...
 
     def search(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from qdrant_client import QdrantClient, models
 
@@ -97,6 +97,12 @@ class ServerStore:
         self._client.delete(
             self._collection, points_selector=models.FilterSelector(filter=_client_filter(spec)), wait=True
         )
+
+    def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
+        if not fields or not self._exists():
+            return
+        selector = models.FilterSelector(filter=_client_filter(access_filter(None, doc_id=doc_id)))
+        self._client.set_payload(self._collection, payload=dict(fields), points=selector, wait=True)
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
