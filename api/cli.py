@@ -140,33 +140,48 @@ def demo(
     serve(host=host, port=port)
 
 
+_ROLE_HELP = "a role this key may assert (repeatable; '*' = any)"
+_PRINCIPAL_HELP = "a principal id this key may assert: an id, a glob like 'svc-*', or '*' = any (repeatable)"
+
+
 @keys_app.command("create")
 def keys_create(
     scope: Annotated[list[str], typer.Option("--scope", help="context | ingest | entities:write | admin")],
-    role: Annotated[list[str], typer.Option("--role", help="a role this key may assert ('*' = any)")] = [],  # noqa: B006
+    role: Annotated[list[str], typer.Option("--role", help=_ROLE_HELP)] = [],  # noqa: B006
+    principal: Annotated[list[str], typer.Option("--principal", help=_PRINCIPAL_HELP)] = [],  # noqa: B006
+    any_principal: Annotated[bool, typer.Option("--any-principal", help="may assert any principal id")] = False,
+    verified_only: Annotated[bool, typer.Option(
+        "--verified-users-only", help="serve only requests carrying a verified end-user token")] = False,
     name: Annotated[str, typer.Option("--name")] = "",
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
     from api.keys import KeyStore
 
     settings = _settings()
+    principals = (*principal, "*") if any_principal else tuple(principal)
     try:
-        plaintext = KeyStore(settings.keys_path).create(scopes=tuple(scope), roles=tuple(role), name=name)
+        plaintext = KeyStore(settings.keys_path).create(
+            scopes=tuple(scope), roles=tuple(role), principals=principals,
+            verified_users_only=verified_only, name=name,
+        )
     except ConfigurationError as exc:
-        _fail(str(exc), 2)
+        _fail(f"{exc} — repeat --role / --principal for several", 2)
     from api.cli_audit import record_cli_action
 
-    record_cli_action("key_create", key_id=plaintext.split("_")[1], scopes=list(scope), roles=list(role), name=name)
+    record_cli_action("key_create", key_id=plaintext.split("_")[1], scopes=list(scope), roles=list(role),
+                      principals=list(principals), name=name)
     typer.echo(plaintext)
 
 
 @keys_app.command("list")
 def keys_list() -> None:
-    """List key ids, names, scopes and roles (never secrets)."""
+    """List key ids, names, scopes, roles and principal ids (never secrets)."""
     from api.keys import KeyStore
 
     for key in KeyStore(_settings().keys_path).list():
-        typer.echo(f"{key.key_id}\t{key.name}\tscopes={','.join(key.scopes)}\troles={','.join(key.roles)}")
+        only = "\tverified-users-only" if key.verified_users_only else ""
+        typer.echo(f"{key.key_id}\t{key.name}\tscopes={','.join(key.scopes)}\troles={','.join(key.roles)}"
+                   f"\tprincipals={','.join(key.principals) or '(none)'}{only}")
 
 
 @keys_app.command("revoke")

@@ -8,6 +8,7 @@ from pathlib import Path
 from api.render import context_pack_json
 from api.services import Services
 from core.config import Settings
+from core.identity import check_assertion
 from core.models import Principal, SearchFilters
 from ingest.manifest import load_manifest
 from ingest.pipeline import ingest_manifests
@@ -72,8 +73,10 @@ def run_query(
     """
     from api.serving import forward_context, running_server
 
+    asserted = check_assertion(user, roles, where="stitch query")  # the steward's own CLI: any id and role
     if running_server(settings) is None:
-        request = ContextRequest(text, Principal(user, tuple(roles)), top_k, max_tokens, SearchFilters(tuple(sources)))
+        principal = Principal(asserted.id, asserted.roles)
+        request = ContextRequest(text, principal, top_k, max_tokens, SearchFilters(tuple(sources)))
         services = Services(settings, on_store_wait=_say)
         services.store  # noqa: B018 - waits for the lock before the model loads
         return context_pack_json(services.retriever.context(request))
@@ -100,7 +103,7 @@ def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) ->
 
     manifests = sorted(fixtures.glob("*.yaml"))
     report = run_ingest(settings, manifests, full=False, show_progress=sys.stderr.isatty())
-    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("*",), name="demo")
+    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("*",), principals=("*",), name="demo")
     from core.store.factory import close_store
 
     close_store(settings)  # the server process opens it again

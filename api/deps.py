@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
+from api.audit import note
 from api.jobs import JobRunner
 from api.keys import ApiKey, KeyStore
 from api.metrics import Metrics
 from api.services import Services
+from core.identity import check_assertion, decide_principal
 from core.models import Principal
 
 
@@ -54,8 +56,21 @@ ContextKey = Annotated[ApiKey, Depends(require_scope("context"))]
 IngestKey = Annotated[ApiKey, Depends(require_scope("ingest"))]
 
 
-def principal_for(key: ApiKey, principal_id: str, roles: list[str]) -> Principal:
-    """The principal a key asserts; 403 if it asserts a role the key may not."""
-    normalised = tuple(dict.fromkeys(r.strip() for r in roles))
-    key.require_roles(normalised)
-    return Principal(principal_id.strip(), normalised)
+def principal_for(request: Request, key: ApiKey, principal_id: str | None, roles: list[str]) -> Principal:
+    """THE identity decision of every read route: the caller's assertion within the key's grant.
+
+    422 for a malformed id or role, 403 for an id or role the key may not assert. The audit record
+    gets what was asserted, then what was decided.
+    """
+    note(request, principal_id=principal_id, roles=list(roles))
+    asserted = check_assertion(principal_id, roles, where="principal")
+    principal = decide_principal(key, asserted)
+    note(request, principal_id=principal.id, roles=list(principal.roles))
+    return principal
+
+
+# How read routes that take no body receive the assertion (``?principal_id=alice&role=sales``).
+PrincipalId = Annotated[
+    str | None, Query(min_length=1, max_length=256, examples=["alice"], description="omit: no particular user")
+]
+Roles = Annotated[list[str], Query(max_length=64, examples=[["sales"]])]

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from core.errors import (
     AuthenticationError,
     ConfigurationError,
+    InputError,
     NotFoundError,
     PermissionDeniedError,
     StitchError,
@@ -18,6 +19,7 @@ STATUS_FOR = {
     PermissionDeniedError: 403,
     NotFoundError: 404,
     ConfigurationError: 400,
+    InputError: 422,
     StoreError: 503,
 }
 CODE_FOR_STATUS = {

@@ -1,4 +1,5 @@
-"""API keys: stored hashed (sha256) in a JSON keys file; each key has scopes and assertable roles.
+"""API keys: stored hashed (sha256) in a JSON keys file; each key has scopes, the roles and the
+principal ids it may assert (``core.identity`` decides what a request may claim with them).
 
 Keys are ``stk_<key id>_<secret>`` with 256 bits of secret, so a fast hash is enough at rest
 (as for GitHub tokens); comparison is constant-time.
@@ -16,15 +17,21 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.errors import AuthenticationError, ConfigurationError, PermissionDeniedError
+from core.errors import AuthenticationError, ConfigurationError, InputError, PermissionDeniedError
+from core.identity import ANY, check_key_role, check_principal_pattern
 
 SCOPES = ("context", "ingest", "entities:write", "metrics", "audit", "admin")  # metrics: GET /metrics only; audit: replay
-ANY_ROLE = "*"
+ANY_ROLE = ANY
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A stored key: its id, the hash of the secret, scopes and the roles it may assert."""
+    """A stored key: its id, the hash of the secret, scopes, and the roles and principal ids it may assert.
+
+    ``principals`` holds exact ids, fnmatch globs (``svc-*``) or ``*`` (any id); empty (the default,
+    also for key files written before the field existed) means the key may assert no principal id.
+    ``verified_users_only`` keys serve only requests that carry a verified end-user token.
+    """
 
     key_id: str
     hash: str
@@ -32,23 +39,46 @@ class ApiKey:
     roles: tuple[str, ...]
     name: str = ""
     created_at: float = 0.0
+    principals: tuple[str, ...] = ()
+    verified_users_only: bool = False
 
     def require_scope(self, scope: str) -> None:
         """Raise 403 unless the key has ``scope`` (``admin`` implies every scope)."""
         if scope not in self.scopes and "admin" not in self.scopes:
             raise PermissionDeniedError(f"this API key lacks the '{scope}' scope")
 
-    def require_roles(self, roles: tuple[str, ...]) -> None:
-        """Raise 403 if ``roles`` holds a role this key may not assert."""
-        if ANY_ROLE in self.roles:
-            return
-        extra = sorted(set(roles) - set(self.roles))
-        if extra:
-            raise PermissionDeniedError(f"this API key may not assert role(s): {', '.join(extra)}")
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _from_json(record: dict) -> ApiKey:
+    tuples = {f: tuple(record.get(f, ())) for f in ("scopes", "roles", "principals")}
+    return ApiKey(**{**record, **tuples})
+
+
+def mint_key(
+    *,
+    scopes: tuple[str, ...],
+    roles: tuple[str, ...],
+    principals: tuple[str, ...] = (),
+    verified_users_only: bool = False,
+    name: str = "",
+) -> tuple[str, ApiKey]:
+    """A new key (plaintext, record) after validating scopes, roles and principal patterns; not stored."""
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise ConfigurationError(f"unknown scope(s) {bad or '(none given)'}; choose from {', '.join(SCOPES)}")
+    try:
+        roles = tuple(dict.fromkeys(check_key_role(r, where="API key") for r in roles))
+        principals = tuple(dict.fromkeys(check_principal_pattern(p, where="API key") for p in principals))
+    except InputError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    key_id = secrets.token_hex(6)
+    plaintext = f"stk_{key_id}_{secrets.token_urlsafe(32).replace('_', '-')}"
+    key = ApiKey(key_id, _digest(plaintext), tuple(scopes), roles, name, time.time(), principals, verified_users_only)
+    return plaintext, key
 
 
 class KeyStore:
@@ -68,7 +98,7 @@ class KeyStore:
         if mtime != self._mtime:
             try:
                 raw = json.loads(self._path.read_text(encoding="utf-8"))
-                keys = [ApiKey(**{**k, "scopes": tuple(k["scopes"]), "roles": tuple(k["roles"])}) for k in raw["keys"]]
+                keys = [_from_json(k) for k in raw["keys"]]
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigurationError(f"{self._path}: not a valid API keys file: {exc}") from exc
             self._keys, self._mtime = {k.key_id: k for k in keys}, mtime
@@ -86,15 +116,21 @@ class KeyStore:
             raise AuthenticationError("unknown API key")
         return key
 
-    def create(self, *, scopes: tuple[str, ...], roles: tuple[str, ...], name: str = "") -> str:
+    def create(
+        self,
+        *,
+        scopes: tuple[str, ...],
+        roles: tuple[str, ...],
+        principals: tuple[str, ...] = (),
+        verified_users_only: bool = False,
+        name: str = "",
+    ) -> str:
         """Add a key and return its plaintext (shown once, never stored)."""
-        bad = [s for s in scopes if s not in SCOPES]
-        if bad or not scopes:
-            raise ConfigurationError(f"unknown scope(s) {bad or '(none given)'}; choose from {', '.join(SCOPES)}")
-        key_id = secrets.token_hex(6)
-        plaintext = f"stk_{key_id}_{secrets.token_urlsafe(32).replace('_', '-')}"
+        plaintext, key = mint_key(
+            scopes=scopes, roles=roles, principals=principals, verified_users_only=verified_users_only, name=name
+        )
         keys = dict(self._load())
-        keys[key_id] = ApiKey(key_id, _digest(plaintext), tuple(scopes), tuple(roles), name, time.time())
+        keys[key.key_id] = key
         self._write(keys)
         return plaintext
 

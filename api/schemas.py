@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api import examples as ex
 
@@ -15,16 +15,10 @@ class _Body(BaseModel):
 
 
 class PrincipalIn(_Body):
-    id: str = Field(..., min_length=1, max_length=256, examples=["alice"])
-    roles: list[str] = Field(default_factory=list, max_length=64, examples=[["sales"]])
+    """Who the request is for. The key must allow the id and roles (``core.identity``); names are checked there."""
 
-    @field_validator("roles")
-    @classmethod
-    def _roles_are_names(cls, roles: list[str]) -> list[str]:
-        for role in roles:
-            if not role.strip() or len(role) > 128:
-                raise ValueError(f"invalid role {role[:40]!r}")
-        return roles
+    id: str | None = Field(None, max_length=256, examples=["alice"], description="omit: no particular user")
+    roles: list[str] = Field(default_factory=list, max_length=64, examples=[["sales"]])
 
 
 class FiltersIn(_Body):
@@ -37,7 +31,7 @@ class ContextIn(_Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ex.CONTEXT_IN]})
 
     query: str = Field(..., min_length=1, max_length=4000, examples=["renewal terms for Acme"])
-    principal: PrincipalIn
+    principal: PrincipalIn = Field(default_factory=PrincipalIn)
     top_k: int = Field(8, ge=1, le=100)
     max_tokens: int = Field(2000, ge=1, le=100_000)
     filters: FiltersIn = Field(default_factory=FiltersIn)

@@ -29,7 +29,7 @@ def announce(settings: Settings, url: str) -> None:
     for key in keys.list():
         if key.name == LOCAL_KEY_NAME:
             keys.revoke(key.key_id)
-    plaintext = keys.create(scopes=("context",), roles=("*",), name=LOCAL_KEY_NAME)
+    plaintext = keys.create(scopes=("context",), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = _key_file(settings)
     key_file.unlink(missing_ok=True)

@@ -47,7 +47,9 @@ def _start_server(data: Path, manifest: Path) -> tuple[subprocess.Popen, str, st
     sys.path.insert(0, str(ROOT))
     from api.keys import KeyStore
 
-    key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest"), roles=("*",), name="bench")
+    key = KeyStore(data / "api_keys.json").create(
+        scopes=("context", "ingest"), roles=("*",), principals=("*",), name="bench"
+    )
     port = _free_port()
     env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen([STITCH, "serve", "--port", str(port)], env=env, cwd=ROOT,

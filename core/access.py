@@ -68,9 +68,12 @@ def acl_tokens_for_roles(roles: Iterable[str], *, public: bool = False) -> tuple
 
 
 def principal_tokens(principal: Principal) -> tuple[str, ...]:
-    """The token set a principal's requests are filtered by: its roles, its user id, and ``public``."""
+    """The token set a principal's requests are filtered by: its roles, its user id, and ``public``.
+
+    The principal was decided by ``core.identity`` (its id is one the caller may assert), so its id is trusted.
+    """
     tokens = {role_token(r) for r in principal.roles if r.strip()}
-    if principal.id.strip():
+    if principal.id and principal.id.strip():
         tokens.add(user_token(principal.id))
     tokens.add(PUBLIC_TOKEN)
     return tuple(sorted(tokens))

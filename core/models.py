@@ -8,9 +8,12 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request is for."""
+    """Who a request is for (built by ``core.identity.decide_principal`` at the API edge).
 
-    id: str
+    ``id`` None (or "") means no particular user: the request gets no ``user:`` token.
+    """
+
+    id: str | None
     roles: tuple[str, ...] = ()
 
 

@@ -23,8 +23,8 @@ def api(wiki_index):
     services, _ = wiki_index
     keys = KeyStore(services.settings.keys_path)
     made = {
-        "sales": keys.create(scopes=("context",), roles=("sales",)),
-        "finance": keys.create(scopes=("context",), roles=("finance", "exec")),
+        "sales": keys.create(scopes=("context",), roles=("sales",), principals=("*",)),
+        "finance": keys.create(scopes=("context",), roles=("finance", "exec"), principals=("*",)),
         "ingest_only": keys.create(scopes=("ingest",), roles=("*",)),
         "metrics": keys.create(scopes=("metrics",), roles=()),
     }
@@ -175,7 +175,7 @@ def jobs_api(tmp_path, encoder):
     services.__dict__["encoder"] = encoder
     keys = KeyStore(settings.keys_path)
     ingest_key = keys.create(scopes=("ingest",), roles=())
-    context_key = keys.create(scopes=("context",), roles=("*",))
+    context_key = keys.create(scopes=("context",), roles=("*",), principals=("*",))
     with TestClient(create_app(settings, services=services)) as client:
         yield client, ingest_key, context_key, settings
     services.store.close()

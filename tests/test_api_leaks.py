@@ -18,7 +18,7 @@ from api.keys import KeyStore
 from tests.conftest import FIXTURES
 
 MANIFEST = FIXTURES / "manifests" / "wiki.yaml"
-ROLES = ["sales", "support", "engineering", "finance", "legal", "hr", "exec", "public", "intern", "user:alice"]
+ROLES = ["sales", "support", "engineering", "finance", "legal", "hr", "exec", "public", "intern"]
 CANARY = re.compile(r"[A-Z]+-CANARY-\d+")
 
 
@@ -51,7 +51,7 @@ def _hidden_from(roles: list[str]) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def client_and_key(wiki_index):
     services, _ = wiki_index
-    key = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("*",))
+    key = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("*",), principals=("*",))
     with TestClient(create_app(services.settings, services=services)) as client:
         yield client, {"Authorization": f"Bearer {key}"}
 

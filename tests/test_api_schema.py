@@ -17,7 +17,7 @@ from api.keys import KeyStore
 @pytest.fixture(scope="module")
 def fuzz_target(wiki_index, tmp_path_factory):
     services, _ = wiki_index
-    key = KeyStore(services.settings.keys_path).create(scopes=("context", "ingest"), roles=("*",))
+    key = KeyStore(services.settings.keys_path).create(scopes=("context", "ingest"), roles=("*",), principals=("*",))
     jobs = JobRunner(tmp_path_factory.mktemp("fuzz-jobs"), lambda *_: {})
     app = create_app(services.settings, services=services, jobs=jobs)
     jobs.start()

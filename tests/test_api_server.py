@@ -65,7 +65,9 @@ def server(tmp_path_factory):
     env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     from api.keys import KeyStore
 
-    key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "metrics"), roles=("*",))
+    key = KeyStore(data / "api_keys.json").create(
+        scopes=("context", "ingest", "metrics"), roles=("*",), principals=("*",)
+    )
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen([STITCH, "serve", "--port", str(port)], env=env, cwd=ROOT,

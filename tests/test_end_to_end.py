@@ -78,8 +78,8 @@ def http(wiki_index):
     services, _ = wiki_index
     app = create_app(services.settings, services=services)
     keys = KeyStore(services.settings.keys_path)
-    sales_key = keys.create(scopes=("context",), roles=("sales", "support"))
-    finance_key = keys.create(scopes=("context",), roles=("finance",))
+    sales_key = keys.create(scopes=("context",), roles=("sales", "support"), principals=("*",))
+    finance_key = keys.create(scopes=("context",), roles=("finance",), principals=("*",))
     with TestClient(app) as client:
         yield client, sales_key, finance_key
 

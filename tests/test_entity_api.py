@@ -33,8 +33,8 @@ def api(settings):
     if not any(getattr(r, "path", "") == "/v1/entities" for r in app.routes):
         app.include_router(entities.router)
     keys = KeyStore(settings.keys_path)
-    reader = keys.create(scopes=("context",), roles=("*",))
-    writer = keys.create(scopes=("context", "entities:write"), roles=("*",))
+    reader = keys.create(scopes=("context",), roles=("*",), principals=("*",))
+    writer = keys.create(scopes=("context", "entities:write"), roles=("*",), principals=("*",))
     yield TestClient(app), {"Authorization": f"Bearer {reader}"}, {"Authorization": f"Bearer {writer}"}, linker
     linker.store.close()
 

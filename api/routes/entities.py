@@ -9,14 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import note, query_hash
-from api.deps import ContextKey, ServicesDep, principal_for, require_scope
+from api.deps import ContextKey, PrincipalId, Roles, ServicesDep, principal_for, require_scope
 from api.keys import ApiKey
 from core.access import principal_tokens
 
 router = APIRouter(prefix="/v1", tags=["entities"])
 WriteKey = Annotated[ApiKey, Depends(require_scope("entities:write"))]
-PrincipalId = Annotated[str, Query(alias="principal_id", min_length=1, max_length=256)]
-Roles = Annotated[list[str], Query(max_length=64)]
 
 
 class MentionOut(BaseModel):
@@ -57,7 +55,7 @@ class SplitIn(BaseModel):
 
 @router.get("/entities", response_model=EntityListOut)
 async def search_entities(
-    http: Request, key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
+    http: Request, key: ContextKey, services: ServicesDep, principal_id: PrincipalId = None,
     role: Roles = [],  # noqa: B006 - FastAPI query list
     q: Annotated[str, Query(max_length=256)] = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -65,8 +63,8 @@ async def search_entities(
     """Entities whose visible aliases contain ``q`` (``?q=acme&principal_id=alice&role=sales``)."""
     from entity_resolution.views import list_entities
 
-    note(http, principal_id=principal_id, roles=role, query_hash=query_hash(http, q) if q else None)
-    tokens = principal_tokens(principal_for(key, principal_id, role))
+    note(http, query_hash=query_hash(http, q) if q else None)
+    tokens = principal_tokens(principal_for(http, key, principal_id, role))
     views = await run_in_threadpool(list_entities, services.entity_registry.store, query=q, acl_tokens=tokens, limit=limit)
     note(http, entity_ids=[v.entity_id for v in views])
     return {"entities": [v.to_dict() for v in views]}
@@ -74,14 +72,14 @@ async def search_entities(
 
 @router.get("/entities/{entity_id}", response_model=EntityDetailOut)
 async def get_entity(
-    http: Request, entity_id: str, key: ContextKey, services: ServicesDep, principal_id: PrincipalId,
+    http: Request, entity_id: str, key: ContextKey, services: ServicesDep, principal_id: PrincipalId = None,
     role: Roles = [],  # noqa: B006
 ) -> dict:
     """One entity as the principal may see it (404 when none of its documents is visible)."""
     from entity_resolution.views import entity_view
 
-    note(http, principal_id=principal_id, roles=role, entity_ids=[entity_id[:128]])
-    tokens = principal_tokens(principal_for(key, principal_id, role))
+    note(http, entity_ids=[entity_id[:128]])
+    tokens = principal_tokens(principal_for(http, key, principal_id, role))
     view = await run_in_threadpool(entity_view, services.entity_registry.store, entity_id, acl_tokens=tokens)
     return view.to_dict()
 
