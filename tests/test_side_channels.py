@@ -20,8 +20,8 @@ def api(wiki_index):
     services, _ = wiki_index
     keys = KeyStore(services.settings.keys_path)
     made = {
-        "sales": keys.create(scopes=("context",), roles=("sales",)),
-        "finance": keys.create(scopes=("context",), roles=("finance",)),
+        "sales": keys.create(scopes=("context",), roles=("sales",), principals=("*",)),
+        "finance": keys.create(scopes=("context",), roles=("finance",), principals=("*",)),
         "metrics": keys.create(scopes=("metrics",), roles=()),
         "admin": keys.create(scopes=("admin",), roles=()),
     }
