@@ -20,10 +20,13 @@ from api.services import Services
 from core.config import Settings, get_settings
 from core.errors import StitchError
 from governance.audit import AuditTrail, now_iso, query_hasher, trail_for
+from core.user_tokens import UserTokenVerifier
 
 _DESCRIPTION = """Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.
 
-Every `/v1` request carries `Authorization: Bearer <api key>`. Errors are
+Every `/v1` request carries `Authorization: Bearer <api key>`. A key asserts only the roles and principal
+ids it was granted; an end user's verified OIDC/JWT token may be sent in `X-Stitch-User-Token` (the header
+name is configurable), and then the principal is the token's subject and mapped roles. Errors are
 `{"error": {"code", "message", "request_id"}}`; `request_id` equals the `X-Request-ID` header."""
 
 
@@ -102,6 +105,8 @@ def create_app(
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.key_store = KeyStore(settings.keys_path)
     app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
+    app.state.user_token_header = settings.user_token_header
+    app.state.user_tokens = UserTokenVerifier.from_settings(settings)
     _install_error_handlers(app)
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)

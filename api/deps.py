@@ -11,7 +11,8 @@ from api.jobs import JobRunner
 from api.keys import ApiKey, KeyStore
 from api.metrics import Metrics
 from api.services import Services
-from core.identity import check_assertion, decide_principal
+from core.errors import AuthenticationError
+from core.identity import VerifiedUser, check_assertion, decide_principal
 from core.models import Principal
 
 
@@ -57,16 +58,30 @@ IngestKey = Annotated[ApiKey, Depends(require_scope("ingest"))]
 
 
 def principal_for(request: Request, key: ApiKey, principal_id: str | None, roles: list[str]) -> Principal:
-    """THE identity decision of every read route: the caller's assertion within the key's grant.
+    """THE identity decision of every read route: the verified user token if one is sent, else the
+    caller's assertion within the key's grant.
 
-    422 for a malformed id or role, 403 for an id or role the key may not assert. The audit record
-    gets what was asserted, then what was decided.
+    401 for a bad user token, 422 for a malformed id or role, 403 for an id or role the key (or the
+    token) does not grant. The audit record gets what was asserted, then what was decided.
     """
     note(request, principal_id=principal_id, roles=list(roles))
     asserted = check_assertion(principal_id, roles, where="principal")
-    principal = decide_principal(key, asserted)
-    note(request, principal_id=principal.id, roles=list(principal.roles))
+    verified = _verified_user(request)
+    principal = decide_principal(key, asserted, verified=verified)
+    note(request, principal_id=principal.id, roles=list(principal.roles),
+         identity="user_token" if verified else "api_key")
     return principal
+
+
+def _verified_user(request: Request) -> VerifiedUser | None:
+    """The end user of the token in the user-token header, if the request carries one."""
+    header, verifier = request.app.state.user_token_header, request.app.state.user_tokens
+    token = request.headers.get(header, "").strip()
+    if not token:
+        return None
+    if verifier is None:
+        raise AuthenticationError(f"user tokens are not configured on this server: drop the {header} header")
+    return verifier.verify(token.removeprefix("Bearer ").strip())
 
 
 # How read routes that take no body receive the assertion (``?principal_id=alice&role=sales``).

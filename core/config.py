@@ -10,13 +10,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
 class Settings(BaseSettings):
@@ -51,6 +54,19 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(1_000_000, ge=1024)
 
     # -- identity: service keys and verified end-user tokens (JWT) --
+    # A request may carry the end user's signed token in ``user_token_header`` besides the service key;
+    # it is verified against the JWKS file and/or the PEM public key (docs: README "Verified end users").
+    user_token_header: str = Field("X-Stitch-User-Token", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    jwt_jwks_file: Path | None = Field(None, description="JWKS document of the identity provider (keys by kid)")
+    jwt_public_key_file: Path | None = Field(None, description="PEM public key for tokens without a kid")
+    jwt_issuer: str | None = Field(None, description="required 'iss' (required when a key is configured)")
+    jwt_audience: str | None = Field(None, description="required 'aud' (required when a key is configured)")
+    jwt_algorithms: tuple[str, ...] = Field(("RS256", "ES256"), min_length=1, description="asymmetric only")
+    jwt_leeway_seconds: float = Field(30.0, ge=0, le=300, description="clock skew allowed on exp/nbf/iat")
+    jwt_roles_claim: str = Field("groups", min_length=1, description="claim (dotted path) holding groups/roles")
+    jwt_role_map: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict, description="claim value -> Stitch roles; unmapped values are ignored"
+    )
 
     # -- ingest confinement: what HTTP ingest may read, source ownership, delete guard --
 
@@ -71,6 +87,35 @@ class Settings(BaseSettings):
     store_lock_timeout: float = Field(
         30.0, ge=0, description="seconds a CLI command waits for an embedded store another process holds"
     )
+
+    @field_validator("jwt_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        # Tokens come from another system: verify with its public keys, never a shared secret, never none.
+        bad = [a for a in algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        if bad:
+            raise ValueError(f"jwt_algorithms: {bad} not allowed; choose from {', '.join(ASYMMETRIC_ALGORITHMS)}")
+        return algorithms
+
+    @field_validator("jwt_role_map")
+    @classmethod
+    def _roles_are_role_names(cls, mapping: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        from core.access import check_role
+        from core.errors import InputError
+
+        try:
+            return {value: tuple(check_role(r, where=f"jwt_role_map[{value!r}]") for r in roles)
+                    for value, roles in mapping.items()}
+        except InputError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @model_validator(mode="after")
+    def _token_keys_need_issuer_and_audience(self) -> "Settings":
+        if self.jwt_jwks_file or self.jwt_public_key_file:
+            missing = [f for f in ("jwt_issuer", "jwt_audience") if not getattr(self, f)]
+            if missing:
+                raise ValueError(f"{', '.join(missing)} must be set when user tokens are verified")
+        return self
 
     @field_validator("qdrant_url", "embedding_model", "reranker_model", "qdrant_api_key")
     @classmethod

@@ -22,13 +22,11 @@ DANA_DOC = "notes:dana/review.md"
 READ_ROUTES = ("context", "search", "documents", "entities", "entity")
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory, encoder):
-    """Two documents: one for user:dana only, one for sales."""
+def build_index(root, encoder, **settings_fields):
+    """A TestClient over two documents: one for user:dana only (the canary), one for sales."""
     from ingest.manifest import load_manifest
     from ingest.pipeline import ingest_manifests
 
-    root = tmp_path_factory.mktemp("identity")
     (root / "notes" / "dana").mkdir(parents=True)
     (root / "notes" / "dana" / "review.md").write_text(f"# Review\n\nSalary review for Dana: {CANARY}.\n")
     (root / "notes" / "handbook.md").write_text("# Handbook\n\nSalary reviews happen every spring.\n")
@@ -37,13 +35,19 @@ def index(tmp_path_factory, encoder):
         "source: notes\nkind: files\npath: notes\ninclude: ['**/*.md']\n"
         "acl:\n  default: [sales]\n  rules:\n    - match: 'dana/**'\n      roles: ['user:dana']\n"
     )
-    settings = Settings(data_dir=root / "data")
+    settings = Settings(data_dir=root / "data", **settings_fields)
     services = Services(settings)
     services.__dict__["encoder"] = encoder  # reuse the session model
     report = ingest_manifests([load_manifest(manifest)], services.ingest_context())
     assert report.added == 2
-    with TestClient(create_app(settings, services=services)) as client:
-        yield client, KeyStore(settings.keys_path), settings
+    return TestClient(create_app(settings, services=services)), services
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, encoder):
+    client, services = build_index(tmp_path_factory.mktemp("identity"), encoder)
+    with client:
+        yield client, KeyStore(services.settings.keys_path), services.settings
     services.store.close()
 
 
@@ -51,27 +55,28 @@ def _auth(key: str) -> dict:
     return {"Authorization": f"Bearer {key}"}
 
 
-def _read(client, key, route, principal_id, roles=("sales",)):
+def read(client, key, route, principal_id, roles=("sales",), headers=None):
     """One read on ``route`` as ``principal_id`` (None: no id sent)."""
     body = {"query": f"salary review {CANARY}", "principal": {"roles": list(roles)}}
     params = {"role": list(roles)}
     if principal_id is not None:
         body["principal"]["id"] = principal_id
         params["principal_id"] = principal_id
+    headers = {**_auth(key), **(headers or {})}
     if route in ("context", "search"):
-        return client.post(f"/v1/{route}", json=body, headers=_auth(key))
+        return client.post(f"/v1/{route}", json=body, headers=headers)
     if route == "documents":
-        return client.get(f"/v1/documents/{DANA_DOC}", params=params, headers=_auth(key))
+        return client.get(f"/v1/documents/{DANA_DOC}", params=params, headers=headers)
     if route == "entities":
-        return client.get("/v1/entities", params={**params, "q": "dana"}, headers=_auth(key))
-    return client.get("/v1/entities/ent_0000", params=params, headers=_auth(key))
+        return client.get("/v1/entities", params={**params, "q": "dana"}, headers=headers)
+    return client.get("/v1/entities/ent_0000", params=params, headers=headers)
 
 
 @pytest.mark.parametrize("route", READ_ROUTES)
 def test_a_key_without_principal_ids_may_not_assert_one(index, route):
     client, keys, _ = index
     sales_key = keys.create(scopes=("context",), roles=("sales",))
-    response = _read(client, sales_key, route, "dana")
+    response = read(client, sales_key, route, "dana")
     assert response.status_code == 403, response.text
     assert "'dana'" in response.json()["error"]["message"] and CANARY not in response.text
 
@@ -82,11 +87,11 @@ def test_a_key_reads_user_documents_only_for_ids_it_may_assert(index, route):
     exact = keys.create(scopes=("context",), roles=("sales",), principals=("dana", "erin"))
     pattern = keys.create(scopes=("context",), roles=("sales",), principals=("svc-*",))
     anyone = keys.create(scopes=("context",), roles=("sales",), principals=("*",))
-    assert CANARY in _read(client, exact, route, "dana").text
-    assert CANARY in _read(client, anyone, route, "dana").text
-    assert _read(client, exact, route, "dan").status_code == 403
-    assert _read(client, pattern, route, "dana").status_code == 403
-    svc = _read(client, pattern, route, "svc-reports")
+    assert CANARY in read(client, exact, route, "dana").text
+    assert CANARY in read(client, anyone, route, "dana").text
+    assert read(client, exact, route, "dan").status_code == 403
+    assert read(client, pattern, route, "dana").status_code == 403
+    svc = read(client, pattern, route, "svc-reports")
     assert svc.status_code in (200, 404) and CANARY not in svc.text
 
 
@@ -94,7 +99,7 @@ def test_a_key_reads_user_documents_only_for_ids_it_may_assert(index, route):
 def test_a_request_without_a_principal_id_has_no_user_token(index, route):
     client, keys, _ = index
     sales_key = keys.create(scopes=("context",), roles=("sales",))
-    response = _read(client, sales_key, route, None)
+    response = read(client, sales_key, route, None)
     assert response.status_code in (200, 404), response.text
     assert CANARY not in response.text
 
@@ -108,7 +113,7 @@ def test_a_key_file_written_before_principal_ids_grants_none(index, tmp_path):
         record.pop("principals", None)
         record.pop("verified_users_only", None)
     settings.keys_path.write_text(json.dumps(raw))
-    assert _read(client, plaintext, "context", "dana").status_code == 403
+    assert read(client, plaintext, "context", "dana").status_code == 403
     assert keys.authenticate(plaintext).principals == ()
 
 
@@ -117,7 +122,7 @@ def test_an_invalid_principal_id_is_a_422_naming_it(index, bad):
     client, keys, _ = index
     anyone = keys.create(scopes=("context",), roles=("*",), principals=("*",))
     for route in ("context", "documents"):
-        response = _read(client, anyone, route, bad)
+        response = read(client, anyone, route, bad)
         assert response.status_code == 422, response.text
         assert CANARY not in response.text
         if bad:
@@ -129,7 +134,7 @@ def test_an_invalid_principal_id_is_a_422_naming_it(index, bad):
 def test_a_role_string_that_is_not_one_role_is_a_422_naming_it(index, route, bad):
     client, keys, _ = index
     anyone = keys.create(scopes=("context",), roles=("*",), principals=("*",))
-    response = _read(client, anyone, route, "alice", roles=(bad,))
+    response = read(client, anyone, route, "alice", roles=(bad,))
     assert response.status_code == 422, response.text
     assert bad in response.json()["error"]["message"] and CANARY not in response.text
 
