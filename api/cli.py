@@ -106,8 +106,14 @@ def serve(
 ) -> None:
     """Serve the HTTP API with uvicorn (model and store load once at startup).
 
-    Writes ``data_dir/server.json`` and a local key so ``stitch query`` can forward to it.
+    Writes ``data_dir/server.json`` and a local key (valid only while this process runs) so
+    ``stitch query`` can forward to it.
     """
+    _serve(host, port)
+
+
+def _serve(host: str, port: int, *, held: tuple = ()) -> None:
+    """Run the API; ``held`` keys are accepted by this process only (the demo key)."""
     import uvicorn
 
     from api.app import create_app
@@ -115,7 +121,10 @@ def serve(
 
     settings = _settings()
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    app = create_app(settings, on_ready=lambda: announce(settings, url), on_stop=lambda: withdraw(settings))
+    app = create_app(settings, on_ready=lambda: announce(settings, url, app.state.key_store),
+                     on_stop=lambda: withdraw(settings))
+    for key in held:
+        app.state.key_store.hold(key)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     except StitchError as exc:
@@ -133,11 +142,11 @@ def demo(
 
     settings = _settings()
     try:
-        banner = prepare_demo(settings, fixtures, host=host, port=port)
+        banner, _, key = prepare_demo(settings, fixtures, host=host, port=port)
     except StitchError as exc:
         _fail(str(exc), 2)
     typer.echo(banner, err=True)
-    serve(host=host, port=port)
+    _serve(host, port, held=(key,))
 
 
 _ROLE_HELP = "a role this key may assert (repeatable; '*' = any)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from api.keys import ApiKey, KeyStore, mint_key
 from api.render import context_pack_json
 from api.services import Services
 from core.config import Settings
@@ -97,22 +98,38 @@ def format_context(data: dict) -> str:
     return "\n".join(lines)
 
 
-def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) -> str:
-    """Ingest every fixture manifest, make a demo API key, and return the banner to print."""
-    from api.keys import KeyStore
+DEMO_KEY_NAME = "demo"
 
-    manifests = sorted(fixtures.glob("*.yaml"))
-    report = run_ingest(settings, manifests, full=False, show_progress=sys.stderr.isatty())
-    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("*",), principals=("*",), name="demo")
+
+def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) -> tuple[str, str, ApiKey]:
+    """Ingest every fixture manifest and mint the demo key: (banner to print, key plaintext, key record).
+
+    The key is for the serving process to ``hold`` (never stored, gone with the process): scope
+    ``context``, the roles the manifests' ACLs name, no principal ids. Demo keys that older versions
+    stored are revoked, so demos never pile up keys.
+    """
+    paths = sorted(fixtures.glob("*.yaml"))
+    report = run_ingest(settings, paths, full=False, show_progress=sys.stderr.isatty())
+    manifests = [load_manifest(p) for p in paths]
+    KeyStore(settings.keys_path).revoke_named(DEMO_KEY_NAME)
+    plaintext, key = mint_key(scopes=("context",), roles=_manifest_roles(manifests), name=DEMO_KEY_NAME)
     from core.store.factory import close_store
 
     close_store(settings)  # the server process opens it again
-    return (
-        f"{format_report(report)}\n\nStitch demo on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n\n"
-        f"curl -s http://{host}:{port}/v1/context -H 'Authorization: Bearer {key}' "
+    banner = (
+        f"{format_report(report)}\n\nStitch demo on http://{host}:{port}  (docs: http://{host}:{port}/docs)\n"
+        f"Demo key (this process only; roles {', '.join(key.roles)}): {plaintext}\n\n"
+        f"curl -s http://{host}:{port}/v1/context -H 'Authorization: Bearer {plaintext}' "
         "-H 'Content-Type: application/json' "
         "-d '{\"query\": \"How do refunds work for enterprise customers?\", "
-        "\"principal\": {\"id\": \"alice\", \"roles\": [\"sales\"]}, \"max_tokens\": 800}'\n\n"
+        "\"principal\": {\"roles\": [\"sales\"]}, \"max_tokens\": 800}'\n\n"
         "In another terminal (queries are forwarded to this server while it holds the store):\n"
         "  .venv/bin/stitch query \"How do refunds work?\" --role sales\n"
     )
+    return banner, plaintext, key
+
+
+def _manifest_roles(manifests: list) -> tuple[str, ...]:
+    """Every role a manifest's ACL names (defaults and rules), for a key that needs no more."""
+    named = (r for m in manifests for r in (*m.acl.default, *(x for rule in m.acl.rules for x in rule.roles)))
+    return tuple(sorted({r for r in named if not r.startswith("user:")}))

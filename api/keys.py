@@ -88,6 +88,18 @@ class KeyStore:
         self._path = Path(path)
         self._mtime: float | None = None
         self._keys: dict[str, ApiKey] = {}
+        self._held: dict[str, ApiKey] = {}
+
+    def hold(self, key: ApiKey) -> None:
+        """Accept ``key`` in this process only, never writing it: it is gone when the process is."""
+        self._held[key.key_id] = key
+
+    def revoke_named(self, name: str) -> int:
+        """Remove every stored key called ``name`` (keys older versions persisted); how many there were."""
+        stale = [k.key_id for k in self._load().values() if k.name == name]
+        for key_id in stale:
+            self.revoke(key_id)
+        return len(stale)
 
     def _load(self) -> dict[str, ApiKey]:
         try:
@@ -109,7 +121,8 @@ class KeyStore:
         if not presented:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
         parts = presented.split("_")
-        key = self._load().get(parts[1]) if len(parts) == 3 and parts[0] == "stk" else None
+        key_id = parts[1] if len(parts) == 3 and parts[0] == "stk" else None
+        key = (self._held.get(key_id) or self._load().get(key_id)) if key_id else None
         # Compare against a dummy when the id is unknown so timing does not reveal valid ids.
         expected = key.hash if key else _digest("unknown-key-dummy")
         if not hmac.compare_digest(expected, _digest(presented)) or key is None:

@@ -1,6 +1,9 @@
 """``stitch serve`` announces itself so other commands can reach it: the embedded store is locked by
 the serving process, so ``stitch query`` forwards to the server (``data_dir/server.json`` + a local
-context-scoped key in a 0600 file)."""
+context-scoped key in a 0600 file).
+
+The local key is minted per serve process and held only in that process's memory (and the 0600 file),
+never in the keys file: once the process is gone — stopped or SIGKILLed — no server accepts it."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from api.keys import KeyStore
+from api.keys import KeyStore, mint_key
 from core.config import Settings
 from core.errors import StitchError, StoreError
 
@@ -23,13 +26,15 @@ def _key_file(settings: Settings) -> Path:
     return settings.data_dir / "local_api_key"
 
 
-def announce(settings: Settings, url: str) -> None:
-    """Write server.json and a fresh local key (older local keys are revoked)."""
-    keys = KeyStore(settings.keys_path)
-    for key in keys.list():
-        if key.name == LOCAL_KEY_NAME:
-            keys.revoke(key.key_id)
-    plaintext = keys.create(scopes=("context",), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
+def announce(settings: Settings, url: str, keys: KeyStore) -> None:
+    """Write server.json and a fresh local key that only ``keys`` (this process's store) accepts.
+
+    The CLI user already owns the data dir, so the local key may assert any role and id (``stitch query
+    --user/--role``); local keys that older versions wrote to the keys file are revoked.
+    """
+    keys.revoke_named(LOCAL_KEY_NAME)
+    plaintext, key = mint_key(scopes=("context",), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
+    keys.hold(key)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = _key_file(settings)
     key_file.unlink(missing_ok=True)
@@ -40,13 +45,9 @@ def announce(settings: Settings, url: str) -> None:
 
 
 def withdraw(settings: Settings) -> None:
-    """Remove server.json and revoke the local key (on shutdown)."""
+    """Remove server.json and the local key file (on shutdown; the key itself dies with the process)."""
     _server_file(settings).unlink(missing_ok=True)
     _key_file(settings).unlink(missing_ok=True)
-    keys = KeyStore(settings.keys_path)
-    for key in keys.list():
-        if key.name == LOCAL_KEY_NAME:
-            keys.revoke(key.key_id)
 
 
 def running_server(settings: Settings) -> tuple[str, str] | None:
