@@ -76,7 +76,7 @@ def run_query(
 
     asserted = check_assertion(user, roles, where="stitch query")  # the steward's own CLI: any id and role
     if running_server(settings) is None:
-        principal = Principal(asserted.id, asserted.roles)
+        principal = Principal(asserted.id or "", asserted.roles)
         request = ContextRequest(text, principal, top_k, max_tokens, SearchFilters(tuple(sources)))
         services = Services(settings, on_store_wait=_say)
         services.store  # noqa: B018 - waits for the lock before the model loads

@@ -90,7 +90,7 @@ def decide_principal(grant: Grant, asserted: Assertion, *, verified: VerifiedUse
             raise PermissionDeniedError(f"this API key may not assert role(s): {', '.join(extra)}")
     if asserted.id is not None and not may_assert_id(grant.principals, asserted.id):
         raise PermissionDeniedError(f"this API key may not assert principal id {asserted.id!r}")
-    return Principal(asserted.id, asserted.roles)
+    return Principal(asserted.id or "", asserted.roles)
 
 
 def _verified_principal(asserted: Assertion, verified: VerifiedUser) -> Principal:

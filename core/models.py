@@ -10,10 +10,10 @@ from datetime import datetime
 class Principal:
     """Who a request is for (built by ``core.identity.decide_principal`` at the API edge).
 
-    ``id`` None (or "") means no particular user: the request gets no ``user:`` token.
+    ``id`` "" means no particular user: the request gets no ``user:`` token.
     """
 
-    id: str | None
+    id: str
     roles: tuple[str, ...] = ()
 
 

@@ -54,7 +54,7 @@ def served(tmp_path, encoder):
     services.__dict__["encoder"] = encoder
     ingest_manifests(manifests, services.ingest_context())
     keys = KeyStore(services.settings.keys_path)
-    key = keys.create(scopes=("context",), roles=("support", "legal"))
+    key = keys.create(scopes=("context",), roles=("support", "legal"), principals=("*",))
     with TestClient(create_app(services.settings, services=services)) as client:
         yield client, {"Authorization": f"Bearer {key}"}, services
     services.store.close()

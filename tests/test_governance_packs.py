@@ -38,7 +38,7 @@ def served(tmp_path, encoder):
     services.__dict__["encoder"] = encoder
     keys = KeyStore(services.settings.keys_path)
     made = {
-        "context": keys.create(scopes=("context",), roles=("sales", "finance")),
+        "context": keys.create(scopes=("context",), roles=("sales", "finance"), principals=("*",)),
         "audit": keys.create(scopes=("audit",), roles=()),
     }
 

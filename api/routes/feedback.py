@@ -18,8 +18,8 @@ async def post_feedback(http: Request, body: FeedbackIn, key: ContextKey, servic
     """Mark passages relevant / not_relevant / wrong_entity, or a document as missing, for one request."""
     from governance.feedback import Label, submit_feedback
 
-    principal = principal_for(key, body.principal.id, body.principal.roles)
-    note(http, principal_id=principal.id, roles=list(principal.roles), feedback_for=body.request_id)
+    principal = principal_for(http, key, body.principal.id, body.principal.roles)
+    note(http, feedback_for=body.request_id)
     labels = [Label(item.doc_id, item.label, item.entity_id) for item in body.labels]
     stored = await run_in_threadpool(
         lambda: submit_feedback(
