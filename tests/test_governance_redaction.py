@@ -90,7 +90,7 @@ def served(tmp_path, encoder):
         manifest.write_text(MANIFEST.format(redact=policy), encoding="utf-8")
         return ingest_manifests([load_manifest(manifest)], services.ingest_context())
 
-    key = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("support", "hr"))
+    key = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("support", "hr"), principals=("*",))
     with TestClient(create_app(services.settings, services=services)) as client:
         yield client, {"Authorization": f"Bearer {key}"}, ingest
     services.store.close()
