@@ -121,11 +121,11 @@ def _serve(host: str, port: int, *, held: tuple = ()) -> None:
 
     settings = _settings()
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-    app = create_app(settings, on_ready=lambda: announce(settings, url, app.state.key_store),
-                     on_stop=lambda: withdraw(settings))
-    for key in held:
-        app.state.key_store.hold(key)
     try:
+        app = create_app(settings, on_ready=lambda: announce(settings, url, app.state.key_store),
+                         on_stop=lambda: withdraw(settings))  # a bad JWKS/PEM file fails here, exit 2
+        for key in held:
+            app.state.key_store.hold(key)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
     except StitchError as exc:
         _fail(str(exc), 2)
