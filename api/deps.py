@@ -75,7 +75,9 @@ def principal_for(request: Request, key: ApiKey, principal_id: str | None, roles
 
 def _verified_user(request: Request) -> VerifiedUser | None:
     """The end user of the token in the user-token header, if the request carries one."""
-    header, verifier = request.app.state.user_token_header, request.app.state.user_tokens
+    state = request.app.state  # a mounted sub-app (MCP) without these attributes refuses tokens: 401
+    header = getattr(state, "user_token_header", "X-Stitch-User-Token")
+    verifier = getattr(state, "user_tokens", None)
     token = request.headers.get(header, "").strip()
     if not token:
         return None
