@@ -19,8 +19,8 @@ from api.routes import context, documents, entities, feedback, health, ingest, p
 from api.services import Services
 from core.config import Settings, get_settings
 from core.errors import StitchError
-from governance.audit import AuditTrail, now_iso, query_hasher, trail_for
 from core.user_tokens import UserTokenVerifier
+from governance.audit import AuditTrail, now_iso, query_hasher, trail_for
 
 _DESCRIPTION = """Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.
 
