@@ -167,3 +167,17 @@ def test_keys_create_cli_takes_principals_and_refuses_a_joined_role(tmp_path, mo
         assert "principals=svc-*,dana" in listed and "principals=*" in listed
     finally:
         get_settings.cache_clear()
+
+
+def test_stitch_query_refuses_a_joined_role_before_opening_anything(tmp_path, monkeypatch):
+    from api.cli import app
+    from core.config import get_settings
+
+    monkeypatch.setenv("STITCH_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["query", "anything", "--role", "sales,exec"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "sales,exec" in result.output
+    assert not (tmp_path / "data").exists()
