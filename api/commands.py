@@ -55,6 +55,7 @@ def format_report(report: JobReport) -> str:
         f"sources: {', '.join(report.sources)}",
         f"added {report.added}  updated {report.updated}  unchanged {report.unchanged}  "
         f"deleted {report.deleted}  failed {report.failed}  invisible {report.invisible}  "
+        f"acl_defaulted {report.acl_defaulted}  "
         f"chunks {report.chunks}  ({report.seconds:.1f}s{rate})",
     ]
     lines += [f"  FAILED {e.source}: {e.item}: {e.reason}" for e in report.errors]

@@ -82,3 +82,28 @@ def principal_tokens(principal: Principal) -> tuple[str, ...]:
 def is_visible(acl: Iterable[str], tokens: Iterable[str]) -> bool:
     """Same rule as the store filter, for places that already hold a payload (defence in depth)."""
     return bool(set(acl) & set(tokens))
+
+
+def check_acl_entry(entry: object, *, where: str) -> str:
+    """One ACL entry of a manifest or record field: a role name, ``public`` or ``user:<id>``."""
+    if isinstance(entry, str) and entry.startswith("user:"):
+        check_user_id(entry[len("user:"):], where=where)
+        return entry
+    return check_role(entry, where=where)
+
+
+def parse_role_list(value: object, *, where: str) -> tuple[str, ...]:
+    """A per-record roles field: a JSON list, or one text of roles separated by ';' or ','.
+
+    Every entry is checked (``"sales exec"`` is an error, never one role); an empty value gives ().
+    """
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() if isinstance(v, (str, int)) else v for v in value]
+    elif isinstance(value, str):
+        items = [part.strip() for part in re.split(r"[;,]", value)]
+    else:
+        raise InputError(f"{where}: must be a list of roles or a text such as \"sales;exec\", "
+                         f"got {type(value).__name__}")
+    return tuple(check_acl_entry(item, where=where) for item in items if item != "")

@@ -80,7 +80,10 @@ def load_queries(path: Path) -> list[GoldQuery]:
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = "", 0
+    """The documented rule (README "Manifests"), written independently of core.pathmatch: gitignore
+    syntax anchored at the source root; a pattern matching a folder covers everything inside it,
+    except that a last segment of just ``*`` matches direct entries only."""
+    out, i, pattern = "", 0, pattern.lstrip("/")
     while i < len(pattern):
         if pattern.startswith("**/", i):
             out, i = out + "(?:.*/)?", i + 3
@@ -90,13 +93,21 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
             out, i = out + "[^/]*", i + 1
         elif pattern[i] == "?":
             out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2:]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1:end]
+            out, i = out + "[" + ("^" + body[1:] if body[0] in "!^" else body) + "]", end + 1
+        elif pattern[i] == "\\" and i + 1 < len(pattern):
+            out, i = out + re.escape(pattern[i + 1]), i + 2
         else:
             out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out + r"\Z")
+    if pattern == "*" or pattern.endswith("/*"):  # a last segment of just '*': direct entries only
+        return re.compile(out + r"\Z")
+    return re.compile(out.rstrip("/") + r"(?:/.*)?\Z")
 
 
 def _split_roles(value: object) -> list[str]:
-    items = value if isinstance(value, list) else str(value).split(";")
+    items = value if isinstance(value, list) else re.split(r"[;,]", str(value))
     return [str(v).strip() for v in items if str(v).strip()]
 
 
@@ -139,7 +150,8 @@ class AclOracle:
                 continue
             for row in rows:
                 field_value = row.get(manifest.acl.field) if manifest.acl.field else None
-                roles = _split_roles(field_value) if field_value not in (None, "", []) else manifest.acl.default
+                roles = _split_roles(field_value) if field_value is not None else []
+                roles = roles or manifest.acl.default  # an empty field means the default (README)
                 self._set(manifest, f"{manifest.source}:{str(row[manifest.id_field]).strip()}", roles)
 
     def _set(self, manifest: Manifest, doc_id: str, roles: tuple[str, ...] | list[str]) -> None:

@@ -11,8 +11,6 @@ readers where a dedicated parse is clearly better.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from core.errors import InputError
 from ingest.boilerplate import drop_page_furniture, strip_email_noise, strip_html_chrome
 from ingest.offline import prepare_unstructured
+from ingest.rows import csv_rows, jsonl_rows
 
 
 @dataclass(frozen=True)
@@ -163,16 +162,18 @@ def _row_text(row: object) -> str:
 
 def _partition_data(kind: str, raw: bytes) -> list[Block]:
     text = decode_text(raw)
-    try:
-        if kind == "csv":
-            rows: list = list(csv.DictReader(io.StringIO(text, newline="")))
-        elif kind == "json":
+    if kind == "json":
+        try:
             data = json.loads(text)
-            rows = data if isinstance(data, list) else [data]
-        else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except (json.JSONDecodeError, csv.Error) as exc:
-        raise InputError(f"cannot parse {kind} file: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise InputError(f"line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+        rows = data if isinstance(data, list) else [data]
+    else:  # the file is one document: a bad row fails it whole, naming the line (ingest.rows)
+        rows = []
+        for where, row, problem in (csv_rows(text) if kind == "csv" else jsonl_rows(text)):
+            if problem and (where.startswith("line") or problem.startswith("invalid JSON")):
+                raise InputError(f"{where.replace('row', 'line')}: {problem}")
+            rows += [row] if row is not None else []
     return [Block(_row_text(row), "text") for row in rows if _row_text(row).strip()]
 
 

@@ -130,7 +130,8 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
         if isinstance(item, SourceFailure):
             report.fail(manifest.source, item.label, item.reason)
             unidentified_failures |= item.doc_id is None
-            seen.update([item.doc_id] if item.doc_id else [])  # a failed known file keeps its chunks
+            # a failed known file keeps its chunks; a link leaving the source folder loses them
+            seen.update([item.doc_id] if item.doc_id and not item.outside else [])
             job.progress("document", 1)
             continue
         if item.doc_id in seen:
@@ -138,6 +139,7 @@ def _sync_source(manifest: Manifest, items: list[SourceItem | SourceFailure], jo
             job.progress("document", 1)
             continue
         seen.add(item.doc_id)
+        report.acl_defaulted += int(item.acl_defaulted)
         entry = known.get(item.doc_id)
         fresh = entry and entry.fingerprint == _stored_fingerprint(item, job.version)
         if fresh and not job.full and item.doc_id not in pending:

@@ -24,6 +24,7 @@ class JobReport:
     deleted: int = 0
     failed: int = 0
     invisible: int = 0
+    acl_defaulted: int = 0  # records whose ACL field was empty, so acl.default applied
     chunks: int = 0
     sources: list[str] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)

@@ -6,23 +6,23 @@ partitioning, so an unchanged item is skipped cheaply on re-runs.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from fnmatch import fnmatch
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from dateutil import parser as dateparser
 
-from core.access import acl_tokens_for_roles
+from core.access import acl_tokens_for_roles, parse_role_list
 from core.errors import InputError
 from core.models import Document, Section
+from core.pathmatch import first_match
 from ingest.clean import clean_text
 from ingest.manifest import Manifest
 from ingest.partition import FILE_EXTENSIONS, Block, partition_file
+from ingest.rows import Row, rows_of
 
 RECORD_EXTENSIONS = {".csv", ".json", ".jsonl", ".ndjson"}
 
@@ -36,6 +36,7 @@ class SourceItem:
     label: str  # file path or "file:row N" for error reports
     load: Callable[[], Document]
     acl: tuple[str, ...] | None = None  # known before loading: an ACL change applies even if loading fails
+    acl_defaulted: bool = False  # a record whose ACL field was empty, so acl.default applied
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,22 @@ class SourceFailure:
     reason: str
     doc_id: str | None = None  # known for files (their chunks are kept); unknown for unreadable rows
     acl: tuple[str, ...] | None = None  # when known, a kept document still takes its new ACL
-
-
-def _glob_match(relpath: str, pattern: str) -> bool:
-    if PurePosixPath(relpath).match(pattern) or fnmatch(relpath, pattern):
-        return True
-    return pattern.startswith("**/") and fnmatch(relpath, pattern[3:])
+    outside: bool = False  # not part of the source (a link leaving it): indexed chunks are deleted
 
 
 def _roles_for_file(manifest: Manifest, relpath: str) -> tuple[str, ...]:
-    for rule in manifest.acl.rules:
-        if _glob_match(relpath, rule.match):
-            return rule.roles
-    return manifest.acl.default
+    index = first_match(relpath, [rule.match for rule in manifest.acl.rules])
+    return manifest.acl.default if index is None else manifest.acl.rules[index].roles
+
+
+def _leaves_root(path: Path, root: Path) -> bool:
+    """A symbolic link (or a link in its way) whose target is outside the source folder."""
+    return not path.resolve().is_relative_to(root)
+
+
+def _listed(root: Path, keep: Callable[[Path], bool]) -> list[Path]:
+    # rglob does not descend into linked folders; linked files are checked by _leaves_root.
+    return [root] if root.is_file() else sorted(p for p in root.rglob("*") if keep(p) and not p.is_dir())
 
 
 def _fingerprint(*parts: bytes | str) -> str:
@@ -110,12 +114,15 @@ def iter_source_items(
 
 def _file_items(manifest: Manifest, max_bytes: int) -> Iterator[SourceItem | SourceFailure]:
     root = manifest.root
-    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    for path in paths:
+    for path in _listed(root, lambda p: p.is_file() or p.is_symlink()):
         relpath = path.name if root.is_file() else path.relative_to(root).as_posix()
-        if not any(_glob_match(relpath, g) for g in manifest.include):
+        if first_match(relpath, manifest.include) is None:
             continue
-        if any(_glob_match(relpath, g) for g in manifest.exclude) or relpath.startswith("."):
+        if first_match(relpath, manifest.exclude) is not None or relpath.startswith("."):
+            continue
+        if root.is_dir() and _leaves_root(path, root):
+            yield SourceFailure(relpath, "symbolic link to a file outside the source folder: not read",
+                                f"{manifest.source}:{relpath}", outside=True)
             continue
         yield _file_item(manifest, path, relpath, max_bytes)
 
@@ -150,56 +157,30 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
     return SourceItem(doc_id, fingerprint, relpath, load, acl)
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """Rows of a CSV / JSON array / JSONL file as (row number, row, error)."""
-    suffix = path.suffix.lower()
+def read_rows(path: Path) -> Iterator[Row]:
+    """Rows of a CSV / JSON array / JSONL records file as (where, row, problem)."""
+    kind = {".csv": "csv", ".json": "json"}.get(path.suffix.lower(), "jsonl")
     try:
-        if suffix == ".csv":
-            with path.open(newline="", encoding="utf-8-sig") as handle:
-                reader = csv.DictReader(handle)
-                for row in reader:
-                    number = reader.line_num  # the row's (last) line in the file, as an editor shows it
-                    if None in row:
-                        yield number, None, "more values than header columns"
-                    else:
-                        yield number, row, None
-        elif suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, list):
-                yield 0, None, "a JSON records file holds an array of objects"
-                return
-            for number, row in enumerate(data, start=1):
-                yield (number, row, None) if isinstance(row, dict) else (number, None, "not an object")
-        else:
-            with path.open(encoding="utf-8") as handle:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        yield number, None, f"invalid JSON: {exc.msg}"
-                        continue
-                    yield (number, row, None) if isinstance(row, dict) else (number, None, "not an object")
-    except UnicodeDecodeError as exc:
-        yield 0, None, f"not UTF-8 text ({exc.reason} at byte {exc.start}); later rows were not read"
-    except csv.Error as exc:
-        yield 0, None, f"malformed CSV: {exc}; later rows were not read"
-    except json.JSONDecodeError as exc:
-        yield 0, None, f"invalid JSON: {exc.msg} (line {exc.lineno})"
+        raw = path.read_bytes()
+    except OSError as exc:
+        yield "", None, f"cannot read file: {exc.strerror or type(exc).__name__}"
+        return
+    yield from rows_of(kind, raw)
 
 
 def _record_items(manifest: Manifest, path: Path) -> Iterator[SourceItem | SourceFailure]:
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.suffix.lower() in RECORD_EXTENSIONS
-    )
+    files = _listed(path, lambda p: p.suffix.lower() in RECORD_EXTENSIONS)
     for file in files:
+        name = file.name if path.is_file() else file.relative_to(path).as_posix()
         if file.suffix.lower() not in RECORD_EXTENSIONS:
-            yield SourceFailure(file.name, f"unsupported records format {file.suffix or '(none)'!r}: "
-                                           "use .csv, .json (array), .jsonl")
+            yield SourceFailure(name, f"unsupported records format {file.suffix or '(none)'!r}: "
+                                      "use .csv, .json (array), .jsonl")
             continue
-        for number, row, error in read_rows(file):
-            label = f"{file.name}:row {number}"
+        if not path.is_file() and _leaves_root(file, path):
+            yield SourceFailure(name, "symbolic link to a file outside the source folder: not read")
+            continue
+        for where, row, error in read_rows(file):
+            label = f"{name}:{where}" if where else name
             if error:
                 yield SourceFailure(label, error)
                 continue
@@ -224,10 +205,11 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
     native = str(native).strip()
     title = str(row.get(manifest.title_field or "", "") or native).strip()
     text_parts = [str(row[f]).strip() for f in manifest.text_fields if row.get(f) not in (None, "")]
-    roles = list(manifest.acl.default)
-    if manifest.acl.field and row.get(manifest.acl.field) not in (None, ""):
-        roles = _field_values(row[manifest.acl.field])
-    acl = acl_tokens_for_roles(roles, public=manifest.acl.public)
+    roles: tuple[str, ...] = ()
+    if manifest.acl.field:  # "sales;exec", "sales, exec" or a JSON list; empty → acl.default
+        roles = parse_role_list(row.get(manifest.acl.field), where=f"field {manifest.acl.field!r}")
+    defaulted = not roles
+    acl = acl_tokens_for_roles(roles or manifest.acl.default, public=manifest.acl.public)
     updated = None
     if manifest.updated_field and row.get(manifest.updated_field):
         try:
@@ -257,4 +239,4 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
             updated_at=updated, entity_mentions=mentions, fingerprint=fingerprint,
         )
 
-    return SourceItem(doc_id, fingerprint, label, load, acl)
+    return SourceItem(doc_id, fingerprint, label, load, acl, acl_defaulted=defaulted and bool(manifest.acl.field))

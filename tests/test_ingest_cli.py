@@ -33,7 +33,7 @@ def _manifest(tmp_path, rows):
 
 
 def test_exit_codes_and_json_report(runner, tmp_path):
-    good = _manifest(tmp_path, '{"id": "1", "text": "Acme renewal"}\n{"id": "2", "text": "Hidden", "roles": " "}\n')
+    good = _manifest(tmp_path, '{"id": "1", "text": "Acme renewal"}\n{"id": "2", "text": "Hidden", "roles": "exec"}\n')
     result = runner.invoke(cli, ["ingest", good, "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

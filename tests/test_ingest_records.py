@@ -65,7 +65,7 @@ def test_json_array_and_jsonl_report_row_numbers(tmp_path):
 
 def test_whole_file_problems_are_reported_not_raised(tmp_path):
     good, bad = _items(tmp_path, "x.json", '{"id": 1}')
-    assert not good and "array of objects" in bad["x.json:row 0"]
+    assert not good and "array of objects" in bad["x.json"]
     (tmp_path / "latin.csv").write_bytes("id,text\n1,caf\xe9\n".encode("latin-1"))
     (tmp_path / "m.yaml").write_text(MANIFEST.format(path="latin.csv"))
     failures = list(iter_source_items(load_manifest(tmp_path / "m.yaml")))
@@ -79,3 +79,50 @@ def test_fingerprint_changes_with_content_and_manifest_but_not_row_order(tmp_pat
     assert first["crm:1"].fingerprint == swapped["crm:1"].fingerprint
     assert first["crm:1"].fingerprint != edited["crm:1"].fingerprint
     assert first["crm:2"].fingerprint == edited["crm:2"].fingerprint
+
+
+def test_role_lists_in_a_field_are_split_and_checked(tmp_path):
+    rows = [{"id": "1", "text": "a", "visible_to": "sales, exec"},
+            {"id": "2", "text": "b", "visible_to": "sales exec"},
+            {"id": "3", "text": "c", "visible_to": ["finance", "exec public"]},
+            {"id": "4", "text": "d", "visible_to": []},
+            {"id": "5", "text": "e", "visible_to": " ; "}]
+    good, bad = _items(tmp_path, "r.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    assert good["crm:1"].load().acl == ("role:exec", "role:sales")  # two roles, not "sales, exec"
+    assert set(bad) == {"r.jsonl:row 2", "r.jsonl:row 3"}
+    assert "field 'visible_to': invalid role 'sales exec'" in bad["r.jsonl:row 2"]
+    assert "invalid role 'exec public'" in bad["r.jsonl:row 3"]
+    for empty in ("crm:4", "crm:5"):  # an explicit empty field means acl.default, as the README says
+        assert good[empty].load().acl == ("role:sales",) and good[empty].acl_defaulted
+
+
+def test_unterminated_csv_quote_is_an_error_naming_the_line(tmp_path):
+    body = 'id,text\n1,"fine"\n2,"never closed\n3,swallowed\n4,also swallowed\n'
+    good, bad = _items(tmp_path, "q.csv", body)
+    assert set(good) == {"crm:1"}
+    assert list(bad) == ["q.csv:line 3"] and "never closed" in bad["q.csv:line 3"]
+
+
+def test_utf8_error_names_the_line_not_row_0(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("id,text\n1,ok\n2,caf\xe9\n".encode("latin-1"))
+    (tmp_path / "m.yaml").write_text(MANIFEST.format(path="latin.csv"))
+    [failure] = list(iter_source_items(load_manifest(tmp_path / "m.yaml")))
+    assert failure.label == "latin.csv:line 3" and "not UTF-8" in failure.reason
+
+
+def test_jsonl_in_a_files_tree_names_the_bad_line(tmp_path):
+    from ingest.partition import partition_file
+
+    from core.errors import InputError
+    import pytest
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"a": 1}\n{"b": 2}\n\n{"c": \n')
+    with pytest.raises(InputError) as err:
+        partition_file(path)
+    assert str(err.value).startswith("line 4: invalid JSON")
+    path = tmp_path / "t.csv"
+    path.write_text('a,b\n1,"open\n2,3\n')
+    with pytest.raises(InputError) as err:
+        partition_file(path)
+    assert str(err.value).startswith("line 2: a quoted field is never closed")
