@@ -53,8 +53,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 def _job_runner(settings: Settings, services: Services) -> JobRunner:
     from ingest.pipeline import ingest_manifests
 
-    def run(manifests, full, progress) -> dict:  # noqa: ANN001
-        return ingest_manifests(manifests, services.ingest_context(), full=full, progress=progress).to_dict()
+    def run(manifests, job, progress) -> dict:  # noqa: ANN001
+        return ingest_manifests(manifests, services.ingest_context(), full=job.full, progress=progress,
+                                take_over=job.take_over, allow_mass_delete=job.allow_mass_delete).to_dict()
 
     return JobRunner(settings.data_dir / "jobs", run)
 

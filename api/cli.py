@@ -61,13 +61,17 @@ def ingest(
     manifests: Annotated[list[Path], typer.Argument(help="source manifest YAML files")],
     full: Annotated[bool, typer.Option("--full", help="re-process every document")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the job report as JSON")] = False,
+    take_over: Annotated[bool, typer.Option("--take-over", help="take over sources another manifest owns")] = False,
+    allow_mass_delete: Annotated[bool, typer.Option(
+        "--allow-mass-delete", help="allow deleting more than max_delete_share of a source")] = False,
 ) -> None:
     """Incrementally sync each manifest's source into the index and print the job report."""
     from api.commands import run_ingest
 
     settings = _settings()
     try:
-        report = run_ingest(settings, manifests, full=full, show_progress=not as_json and sys.stderr.isatty())
+        report = run_ingest(settings, manifests, full=full, show_progress=not as_json and sys.stderr.isatty(),
+                            take_over=take_over, allow_mass_delete=allow_mass_delete)
     except ConfigurationError as exc:
         _fail(str(exc), 2)
     except StitchError as exc:

@@ -17,7 +17,10 @@ from ingest.report import JobReport
 from retrieval.context import ContextRequest
 
 
-def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, show_progress: bool) -> JobReport:
+def run_ingest(
+    settings: Settings, manifest_paths: list[Path], *, full: bool, show_progress: bool,
+    take_over: bool = False, allow_mass_delete: bool = False,
+) -> JobReport:
     """Validate every manifest first (nothing is ingested if one is bad), then sync them."""
     manifests = [load_manifest(p) for p in manifest_paths]
     services = Services(settings, on_store_wait=_say)
@@ -26,7 +29,8 @@ def run_ingest(settings: Settings, manifest_paths: list[Path], *, full: bool, sh
 
     bar = TerminalProgress(sys.stderr) if show_progress else None
     try:
-        report = ingest_manifests(manifests, services.ingest_context(), full=full, progress=bar)
+        report = ingest_manifests(manifests, services.ingest_context(), full=full, progress=bar,
+                                  take_over=take_over, allow_mass_delete=allow_mass_delete)
     finally:
         if bar is not None:
             bar.close()

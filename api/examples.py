@@ -51,15 +51,16 @@ DOCUMENT_OUT = {
 }
 ERROR_OUT = {"error": {"code": "forbidden", "message": "this API key lacks the 'ingest' scope", "request_id": REQUEST_ID}}
 INGEST_IN = [
-    {"manifests": ["/srv/stitch/manifests/wiki.yaml"], "full": False},
-    {"manifest": {"source": "wiki", "kind": "files", "path": "/srv/exports/wiki", "include": ["**/*.md"],
-                  "acl": {"default": ["sales", "exec"]}}, "full": True},
+    {"manifests": ["manifests/wiki.yaml"], "full": False},
+    {"manifest": {"source": "handbook", "kind": "files", "path": "exports/handbook", "include": ["**/*.md"],
+                  "acl": {"default": ["sales", "exec"]}}, "full": True, "take_over": False},
 ]
 JOB_OUT = {
     "job_id": JOB_ID, "status": "succeeded", "sources": ["wiki"], "full": False,
     "submitted_at": 1795000000.0, "started_at": 1795000000.1, "finished_at": 1795000004.2,
     "progress": {"documents": 6, "chunks": 11},
-    "report": {"added": 6, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "invisible": 1, "chunks": 11,
-               "sources": ["wiki"], "errors": [], "warnings": [], "seconds": 4.1, "exit_code": 0},
-    "error": None,
+    "report": {"added": 6, "updated": 0, "unchanged": 0, "deleted": 0, "failed": 0, "invisible": 1, "acl_defaulted": 0,
+               "chunks": 11, "sources": ["wiki"], "errors": [], "warnings": [], "takeovers": [], "seconds": 4.1,
+               "exit_code": 0},
+    "error": None, "take_over": False, "allow_mass_delete": False,
 }

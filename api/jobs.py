@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import re
@@ -15,14 +16,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
+from core.config import Settings
+from core.errors import ManifestError, NotFoundError, PermissionDeniedError, StitchError
+from ingest.manifest import Manifest, load_manifest, manifest_from_mapping
 
-from core.errors import ManifestError, NotFoundError
-from ingest.manifest import Manifest, load_manifest
-
-RunIngest = Callable[[list[Manifest], bool, Callable[[str, int], None]], dict]
+_log = logging.getLogger("stitch.jobs")
+RunIngest = Callable[[list[Manifest], "JobState", Callable[[str, int], None]], dict]
 _JOB_ID = re.compile(r"^job_[0-9a-f]{32}$")
 _FINAL = ("succeeded", "failed", "interrupted")
+# An absolute path left in a message after the ingest roots were made relative.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w./\\])/(?:[^\s'\"()/\\]+/)*[^\s'\"()/\\]+")
 
 
 @dataclass
@@ -40,36 +43,87 @@ class JobState:
     progress: dict = field(default_factory=lambda: {"documents": 0, "chunks": 0})
     report: dict | None = None
     error: str | None = None
+    take_over: bool = False
+    allow_mass_delete: bool = False
 
 
-def manifests_from_paths(paths: list[str]) -> list[Manifest]:
-    """Manifest files on the server; every one is validated before anything is queued."""
+@dataclass(frozen=True)
+class Confinement:
+    """What HTTP ingest may read: manifests and data inside ``roots``, never Stitch's own data dir."""
+
+    roots: tuple[Path, ...]
+    forbidden: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Confinement":
+        return cls(tuple(Path(r).resolve() for r in settings.ingest_roots), (settings.data_dir.resolve(),))
+
+    def _require_roots(self) -> None:
+        if not self.roots:
+            raise PermissionDeniedError("HTTP ingest is disabled on this server: no ingest roots are configured "
+                                        "(STITCH_INGEST_ROOTS); run `stitch ingest` on the server instead")
+
+    def locate(self, raw: str, where: str) -> tuple[Path, str]:
+        """(resolved path, root-relative label) of a path a caller sent; 403 outside the roots."""
+        self._require_roots()
+        given = Path(raw)
+        if not given.is_absolute():
+            given = next((r / given for r in self.roots if (r / given).exists()), self.roots[0] / given)
+        resolved = given.resolve()
+        root = next((r for r in self.roots if resolved.is_relative_to(r)), None)
+        if root is None or any(resolved.is_relative_to(f) for f in self.forbidden):
+            raise PermissionDeniedError(f"{where}: outside the configured ingest roots")
+        return resolved, resolved.relative_to(root).as_posix() or "."
+
+    def scrub(self, text: str) -> str:
+        """``text`` without absolute server paths: under a root they become relative, others are hidden."""
+        for root in sorted(self.roots, key=lambda r: -len(str(r))):
+            text = text.replace(f"{root}/", "").replace(str(root), ".")
+        return _ABSOLUTE_PATH.sub("<server path>", text)
+
+
+def manifests_from_paths(paths: list[str], confinement: Confinement) -> list[Manifest]:
+    """Manifest files under the ingest roots; every one is validated before anything is queued."""
     manifests = []
-    for raw in paths:
-        try:
-            manifests.append(load_manifest(Path(raw)))
-        except (OSError, ValueError) as exc:  # a directory, a NUL byte, unreadable...
-            raise ManifestError(f"{raw[:200]!r}: cannot read manifest ({type(exc).__name__})") from exc
+    for index, raw in enumerate(paths):
+        if "\x00" in raw:
+            raise ManifestError(f"manifests[{index}]: not a path")
+        path, label = confinement.locate(raw, f"manifests[{index}]")
+        if path.suffix.lower() not in (".yaml", ".yml"):
+            raise ManifestError(f"{label}: a manifest file ends in .yaml or .yml")
+        manifests.append(load_manifest(path, origin=label, ingest_roots=confinement.roots,
+                                       forbidden=confinement.forbidden))
     return manifests
 
 
-def manifest_from_object(data: dict) -> Manifest:
-    """A manifest sent inline; its ``path`` must be an absolute folder/file on the server."""
+def manifest_from_object(data: dict, confinement: Confinement) -> Manifest:
+    """A manifest sent inline: same validator as files; its ``path`` is under an ingest root
+    (absolute, or relative to the first root)."""
+    confinement._require_roots()
     path = data.get("path")
-    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
-        raise ManifestError("inline manifest: key 'path' must be an absolute path on the server")
-    if "manifest_path" in data:
-        raise ManifestError("inline manifest: unknown key 'manifest_path'")
-    try:
-        manifest = Manifest(**data, manifest_path=Path(path) / "inline-manifest.yaml")
-    except ValidationError as exc:
-        problems = "; ".join(f"key '{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in exc.errors()[:10])
-        raise ManifestError(f"inline manifest: {problems}") from exc
-    except TypeError as exc:
-        raise ManifestError(f"inline manifest: {exc}") from exc
-    if not manifest.root.exists():
-        raise ManifestError(f"inline manifest: key 'path': {path[:200]!r} does not exist")
-    return manifest
+    if not isinstance(path, str) or not path or "\x00" in path:
+        raise ManifestError("inline manifest: key 'path' must be a folder or file under an ingest root")
+    root = (confinement.roots[0] / path).resolve()
+    return manifest_from_mapping(data, origin="inline manifest", manifest_path=confinement.roots[0] / "(inline)",
+                                 owner=f"inline:{root}", ingest_roots=confinement.roots,
+                                 forbidden=confinement.forbidden)
+
+
+def job_view(job: JobState, confinement: Confinement) -> dict:
+    """A job as served over HTTP: no key id, no absolute server path anywhere."""
+    data = asdict(job)
+    data.pop("key_id", None)
+    return _scrubbed(data, confinement)
+
+
+def _scrubbed(value: object, confinement: Confinement) -> object:
+    if isinstance(value, str):
+        return confinement.scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v, confinement) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, confinement) for v in value]
+    return value
 
 
 class JobRunner:
@@ -105,9 +159,11 @@ class JobRunner:
             self._thread.join(timeout)
         self._thread = None
 
-    def submit(self, manifests: list[Manifest], *, full: bool, key_id: str | None) -> JobState:
+    def submit(self, manifests: list[Manifest], *, full: bool, key_id: str | None, take_over: bool = False,
+               allow_mass_delete: bool = False) -> JobState:
         """Queue a job; returns its state (``queued``)."""
-        job = JobState(f"job_{uuid.uuid4().hex}", "queued", [m.source for m in manifests], full, time.time(), key_id)
+        job = JobState(f"job_{uuid.uuid4().hex}", "queued", [m.source for m in manifests], full, time.time(), key_id,
+                       take_over=take_over, allow_mass_delete=allow_mass_delete)
         self._save(job)
         with self._lock:
             self._pending += 1
@@ -123,13 +179,19 @@ class JobRunner:
         """Jobs waiting or running."""
         return self._pending
 
-    def get(self, job_id: str) -> JobState:
-        """A job's persisted state (404 for malformed or unknown ids alike)."""
+    def get(self, job_id: str, *, viewer: str | None = None, admin: bool = False) -> JobState:
+        """A job's persisted state; with ``viewer`` (a key id), only that key's jobs unless ``admin``.
+
+        404 for malformed, unknown and other keys' jobs alike.
+        """
         path = self._dir / f"{job_id}.json"
         if not _JOB_ID.match(job_id) or not path.exists():
             raise NotFoundError("ingest job not found")
         with self._lock:
-            return JobState(**json.loads(path.read_text(encoding="utf-8")))
+            job = JobState(**json.loads(path.read_text(encoding="utf-8")))
+        if viewer is not None and not admin and job.key_id != viewer:
+            raise NotFoundError("ingest job not found")
+        return job
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -148,10 +210,13 @@ class JobRunner:
                 self._save(job)
 
         try:
-            job.report = self._run(manifests, job.full, progress)
+            job.report = self._run(manifests, job, progress)
             job.status = "succeeded"
-        except Exception as exc:  # noqa: BLE001 - a failed job is reported, the worker carries on
+        except StitchError as exc:  # our messages name keys and sources, never file contents
             job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        except Exception as exc:  # noqa: BLE001 - a failed job is reported, the worker carries on
+            _log.exception("ingest job %s failed", job.job_id)
+            job.status, job.error = "failed", f"{type(exc).__name__} (details in the server log)"
         job.finished_at = time.time()
         self._save(job)
         with self._lock:

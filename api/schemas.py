@@ -162,13 +162,15 @@ class ErrorOut(BaseModel):
 
 
 class IngestJobIn(_Body):
-    """Either manifest files on the server, or one manifest object (its ``path`` absolute)."""
+    """Either manifest files under the server's ingest roots, or one manifest object (its ``path`` under one)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": ex.INGEST_IN})
 
     manifests: list[str] = Field(default_factory=list, max_length=64, description="manifest paths on the server")
     manifest: dict[str, Any] | None = Field(None, description="an inline manifest (CONTRACT §2)")
     full: bool = Field(False, description="re-process every document")
+    take_over: bool = Field(False, description="take over sources owned by another manifest (audited)")
+    allow_mass_delete: bool = Field(False, description="allow deleting more than max_delete_share of a source")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> "IngestJobIn":
@@ -200,6 +202,8 @@ class IngestJobOut(BaseModel):
     progress: dict[str, int]
     report: dict[str, Any] | None
     error: str | None
+    take_over: bool = False
+    allow_mass_delete: bool = False
 
 
 class HealthOut(BaseModel):

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     )
 
     # -- ingest confinement: what HTTP ingest may read, source ownership, delete guard --
+    ingest_roots: tuple[Path, ...] = Field(
+        (), description="folders HTTP ingest jobs may read manifests and data from (JSON list in the "
+                        "environment); none: HTTP ingest is refused. The CLI is not confined")
+    max_delete_share: float = Field(
+        0.5, ge=0.0, le=1.0, description="a sync that would delete more than this share of a source's "
+                                         "documents is refused unless --allow-mass-delete is given")
 
     # -- revocation and forgetting --
 

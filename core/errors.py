@@ -21,6 +21,12 @@ class ManifestError(ConfigurationError):
     code = "invalid_manifest"
 
 
+class SyncRefusedError(ConfigurationError):
+    """A sync would take over another manifest's source or delete too much of one; nothing was written."""
+
+    code = "sync_refused"
+
+
 class InputError(StitchError):
     """One input (file, row) could not be read; the job continues without it."""
 

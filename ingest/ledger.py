@@ -45,6 +45,11 @@ class Ledger:
             self._db.execute("ALTER TABLE documents ADD COLUMN acl TEXT")  # JSON list of tokens
         # Documents whose chunks were being written when the process stopped (see ingest.pipeline).
         self._db.execute("CREATE TABLE IF NOT EXISTS pending (doc_id TEXT PRIMARY KEY, source TEXT NOT NULL)")
+        # Which manifest owns each source, and every change of owner (takeovers are explicit and kept).
+        self._db.execute("CREATE TABLE IF NOT EXISTS source_owners (source TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+                         "since REAL NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS source_owner_changes (at REAL NOT NULL, source TEXT NOT NULL, "
+                         "previous TEXT, owner TEXT NOT NULL, how TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, doc_id: str) -> LedgerEntry | None:
@@ -113,6 +118,29 @@ class Ledger:
         with self._lock:
             rows = self._db.execute("SELECT chunk_ids FROM documents").fetchall()
         return {cid for (ids,) in rows for cid in json.loads(ids)}
+
+    def source_owner(self, source: str) -> str | None:
+        """The manifest that owns ``source`` (None: never synced, or synced before owners were kept)."""
+        with self._lock:
+            row = self._db.execute("SELECT owner FROM source_owners WHERE source=?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def set_source_owner(self, source: str, owner: str, *, how: str) -> None:
+        """Record ``owner`` for ``source`` (``how``: created | adopted | taken over) with its history."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            previous = self._db.execute("SELECT owner FROM source_owners WHERE source=?", (source,)).fetchone()
+            self._db.execute("INSERT OR REPLACE INTO source_owners VALUES (?, ?, ?)", (source, owner, time.time()))
+            self._db.execute("INSERT INTO source_owner_changes VALUES (?, ?, ?, ?, ?)",
+                             (time.time(), source, previous[0] if previous else None, owner, how))
+            self._db.execute("COMMIT")
+
+    def source_owner_changes(self, source: str) -> list[tuple[str | None, str, str]]:
+        """(previous, owner, how) for every change of a source's owner, oldest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT previous, owner, how FROM source_owner_changes WHERE source=? "
+                                    "ORDER BY rowid", (source,)).fetchall()
+        return [tuple(r) for r in rows]
 
     def forget_all(self, source: str) -> None:
         """Drop every document of a source (``--full`` rebuild)."""

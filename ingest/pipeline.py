@@ -25,6 +25,7 @@ from core.payload import ACL, chunk_payload
 from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
 from ingest.chunk import ChunkingPolicy, TokenCounter, chunk_document
+from ingest.guards import check_sync_allowed, claim_source
 from ingest.ledger import Ledger, LedgerEntry
 from ingest.manifest import Manifest, check_distinct_sources
 from ingest.prefetch import Outcome, prefetch_map
@@ -92,9 +93,13 @@ def _stored_fingerprint(item: SourceItem, version: str) -> str:
 
 def ingest_manifests(
     manifests: Sequence[Manifest], ctx: IngestContext, *, full: bool = False,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, take_over: bool = False, allow_mass_delete: bool = False,
 ) -> JobReport:
-    """Incrementally sync every manifest's source; returns the job report."""
+    """Incrementally sync every manifest's source; returns the job report.
+
+    Refused before anything is written (SyncRefusedError): a source owned by another manifest
+    without ``take_over``, a sync deleting more than ``max_delete_share`` without ``allow_mass_delete``.
+    """
     started = time.perf_counter()
     check_distinct_sources(list(manifests))
     report = JobReport()
@@ -102,9 +107,12 @@ def ingest_manifests(
     policy = ChunkingPolicy(ctx.settings.chunk_max_tokens, ctx.settings.chunk_overlap_tokens)
     job = _Job(ctx, policy, processing_version(ctx.encoder, policy), report, progress or (lambda *_: None), full)
     listed = [(m, list(iter_source_items(m, max_file_bytes=ctx.settings.max_file_bytes))) for m in manifests]
+    check_sync_allowed(listed, ctx.ledger, max_delete_share=ctx.settings.max_delete_share,
+                       take_over=take_over, allow_mass_delete=allow_mass_delete)
     job.progress("total", sum(len(items) for _, items in listed))
     for manifest, items in listed:
         report.sources.append(manifest.source)
+        claim_source(manifest, ctx.ledger, report)
         _sync_source(manifest, items, job)
     if ctx.linker is not None:  # names learned by this job reach documents read before them
         ctx.linker.relink(ctx.store, mask=lambda text, rules: mask_for_index(text, rules_of(rules)))

@@ -29,6 +29,7 @@ class JobReport:
     sources: list[str] = field(default_factory=list)
     errors: list[FileError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    takeovers: list[dict] = field(default_factory=list)  # {"source", "from", "to"}: owners that changed
     seconds: float = 0.0
 
     def fail(self, source: str, item: str, reason: str) -> None:

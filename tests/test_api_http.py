@@ -170,7 +170,7 @@ def test_openapi_documents_every_endpoint_with_examples(api):
 
 @pytest.fixture()
 def jobs_api(tmp_path, encoder):
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", ingest_roots=(FIXTURES, tmp_path))
     services = Services(settings)
     services.__dict__["encoder"] = encoder
     keys = KeyStore(settings.keys_path)
@@ -213,8 +213,8 @@ def test_ingest_job_runs_in_background_and_reports(jobs_api):
 def test_ingest_job_validation_and_scope(jobs_api, tmp_path):
     client, ingest_key, context_key, _ = jobs_api
     _is_error(client.post("/v1/ingest/jobs", headers=_auth(context_key), json={"manifests": [str(WIKI)]}), 403)
-    missing = client.post("/v1/ingest/jobs", headers=_auth(ingest_key), json={"manifests": ["/nope/x.yaml"]})
-    assert "not found" in _is_error(missing, 400, "invalid_manifest")["message"]
+    missing = client.post("/v1/ingest/jobs", headers=_auth(ingest_key), json={"manifests": ["manifests/nope.yaml"]})
+    assert _is_error(missing, 400, "invalid_manifest")["message"] == "manifests/nope.yaml: manifest not found"
     both = {"manifests": [str(WIKI)], "manifest": {"source": "wiki"}}
     _is_error(client.post("/v1/ingest/jobs", headers=_auth(ingest_key), json=both), 422)
     inline = {"manifest": {"source": "wiki", "kind": "files", "path": str(tmp_path), "colour": "red"}}

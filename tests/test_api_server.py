@@ -62,7 +62,8 @@ def _ingest_over_http(url: str, key: str) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("served")
-    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "STITCH_INGEST_ROOTS": json.dumps([str(FIXTURES)])}
     from api.keys import KeyStore
 
     key = KeyStore(data / "api_keys.json").create(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from ingest.manifest import load_manifest
 from ingest.sources import SourceFailure, iter_source_items
 from tests.test_ingest_pipeline import env  # noqa: F401 - the fixture: a real embedded store and ledger
@@ -48,3 +52,72 @@ def test_records_folder_does_not_follow_links_out(env):
     assert [i.doc_id for i in items if not isinstance(i, SourceFailure)] == ["crm:1"]
     assert [(f.label, f.reason) for f in items if isinstance(f, SourceFailure)] == [
         ("b.jsonl", "symbolic link to a file outside the source folder: not read")]
+
+
+# --- source ownership and the delete guard (library level, as the CLI runs it) -------------------------------
+
+def test_a_source_is_owned_by_its_manifest_and_takeover_is_explicit(env):
+    from core.errors import SyncRefusedError
+    from ingest.pipeline import IngestContext, ingest_manifests
+
+    root, manifest = _wiki(env, {"a.md": "# A\n\nalpha.\n", "b.md": "# B\n\nbeta.\n"})
+    env.ingest(manifest)
+    other = env.dir / "elsewhere" / "wiki.yaml"
+    other.parent.mkdir()
+    other.write_text("source: wiki\nkind: files\npath: ../wiki\nacl: {public: true}\n")
+    with pytest.raises(SyncRefusedError) as err:
+        env.ingest(other)
+    assert "belongs to another manifest" in str(err.value) and "--take-over" in str(err.value)
+    assert all("public" not in h.payload["acl"] for h in env.store.document_chunks("wiki:a.md", acl_tokens=None))
+    ctx = IngestContext(env.settings, env.encoder, env.store, env.ledger)
+    report = ingest_manifests([load_manifest(other)], ctx, take_over=True)
+    assert report.takeovers == [{"source": "wiki", "from": str(manifest.resolve()), "to": str(other.resolve())}]
+    assert [how for _, _, how in env.ledger.source_owner_changes("wiki")] == ["created", "taken over"]
+    with pytest.raises(SyncRefusedError):
+        env.ingest(manifest)  # the first manifest no longer owns it
+
+
+def test_a_sync_deleting_most_of_a_source_is_refused_without_the_flag(env):
+    from core.errors import SyncRefusedError
+    from ingest.pipeline import IngestContext, ingest_manifests
+
+    root, manifest = _wiki(env, {f"{i}.md": f"# P{i}\n\npage {i}.\n" for i in range(4)})
+    env.ingest(manifest)
+    for i in range(3):
+        (root / f"{i}.md").unlink()
+    with pytest.raises(SyncRefusedError) as err:
+        env.ingest(manifest)
+    assert "would delete 3 of the 4 documents" in str(err.value) and "--allow-mass-delete" in str(err.value)
+    assert env.ledger.get("wiki:0.md") is not None and env.store.document_chunks("wiki:0.md", acl_tokens=None)
+    ctx = IngestContext(env.settings, env.encoder, env.store, env.ledger)
+    report = ingest_manifests([load_manifest(manifest)], ctx, allow_mass_delete=True)
+    assert report.deleted == 3 and env.ledger.get("wiki:0.md") is None
+
+
+def test_cli_flags_and_exit_code_2(tmp_path, monkeypatch, encoder):
+    from typer.testing import CliRunner
+
+    from api.cli import app as cli
+    from core.config import get_settings
+    from core.store.factory import close_store
+
+    monkeypatch.setenv("STITCH_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    try:
+        (tmp_path / "w").mkdir()
+        (tmp_path / "w" / "a.md").write_text("# A\n\nalpha.\n")
+        (tmp_path / "one.yaml").write_text("source: wiki\nkind: files\npath: w\nacl: {default: [staff]}\n")
+        (tmp_path / "two.yaml").write_text("source: wiki\nkind: files\npath: w\nacl: {default: [exec]}\n")
+        runner = CliRunner()
+        assert runner.invoke(cli, ["ingest", str(tmp_path / "one.yaml"), "--json"]).exit_code == 0
+        refused = runner.invoke(cli, ["ingest", str(tmp_path / "two.yaml")])
+        assert refused.exit_code == 2 and "--take-over" in refused.output
+        taken = runner.invoke(cli, ["ingest", str(tmp_path / "two.yaml"), "--take-over", "--json"])
+        assert taken.exit_code == 0 and json.loads(taken.stdout)["takeovers"][0]["source"] == "wiki"
+        (tmp_path / "w" / "a.md").unlink()
+        assert runner.invoke(cli, ["ingest", str(tmp_path / "two.yaml")]).exit_code == 2
+        allowed = runner.invoke(cli, ["ingest", str(tmp_path / "two.yaml"), "--allow-mass-delete", "--json"])
+        assert allowed.exit_code == 0 and json.loads(allowed.stdout)["deleted"] == 1
+    finally:
+        close_store(get_settings())
+        get_settings.cache_clear()

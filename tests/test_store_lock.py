@@ -58,7 +58,7 @@ def _state(data: Path) -> dict[str, str]:
 def served(tmp_path_factory):
     data = tmp_path_factory.mktemp("locked")
     env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "STITCH_STORE_LOCK_TIMEOUT": "1"}
+           "STITCH_STORE_LOCK_TIMEOUT": "1", "STITCH_INGEST_ROOTS": json.dumps([str(FIXTURES)])}
     from api.keys import KeyStore
 
     key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest"), roles=("*",))
