@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import error_response, status_for
-from api.jobs import JobRunner
+from api.jobs import Confinement, JobRunner
 from api.keys import KeyStore
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
@@ -54,6 +54,7 @@ def _job_runner(settings: Settings, services: Services) -> JobRunner:
     from ingest.pipeline import ingest_manifests
 
     def run(manifests, job, progress) -> dict:  # noqa: ANN001
+        Confinement.from_settings(settings).recheck(manifests)
         return ingest_manifests(manifests, services.ingest_context(), full=job.full, progress=progress,
                                 take_over=job.take_over, allow_mass_delete=job.allow_mass_delete).to_dict()
 

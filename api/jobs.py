@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import ManifestError, NotFoundError, PermissionDeniedError, StitchError
-from ingest.manifest import Manifest, load_manifest, manifest_from_mapping
+from ingest.manifest import Manifest, is_confined, load_manifest, manifest_from_mapping
 
 _log = logging.getLogger("stitch.jobs")
 RunIngest = Callable[[list[Manifest], "JobState", Callable[[str, int], None]], dict]
@@ -74,6 +74,12 @@ class Confinement:
         if root is None or any(resolved.is_relative_to(f) for f in self.forbidden):
             raise PermissionDeniedError(f"{where}: outside the configured ingest roots")
         return resolved, resolved.relative_to(root).as_posix() or "."
+
+    def recheck(self, manifests: list[Manifest]) -> None:
+        """At run time, again: a link swapped since the job was queued must not lead outside the roots."""
+        for manifest in manifests:
+            if not is_confined(manifest.root, self.roots, self.forbidden):
+                raise PermissionDeniedError(f"{manifest.origin}: key 'path' now leads outside the ingest roots")
 
     def scrub(self, text: str) -> str:
         """``text`` without absolute server paths: under a root they become relative, others are hidden."""

@@ -207,8 +207,11 @@ def _check_roles(manifest: Manifest, origin: str) -> None:
                 raise ManifestError(str(exc)) from exc
 
 
-def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
-    return any(path.is_relative_to(root.resolve()) for root in roots)
+def is_confined(path: Path, roots: tuple[Path, ...], forbidden: tuple[Path, ...]) -> bool:
+    """Inside a root, and neither inside nor above a forbidden folder (Stitch's own data directory)."""
+    resolved = [f.resolve() for f in forbidden]
+    return (any(path.is_relative_to(r.resolve()) for r in roots)
+            and not any(path.is_relative_to(f) or f.is_relative_to(path) for f in resolved))
 
 
 def manifest_from_mapping(
@@ -235,8 +238,7 @@ def manifest_from_mapping(
         raise ManifestError(f"{origin}: every key must be text") from exc
     _check_roles(manifest, origin)
     shown = repr(manifest.path) if ingest_roots is None or not Path(manifest.path).is_absolute() else "the path"
-    if ingest_roots is not None and (not _inside(manifest.root, ingest_roots) or _inside(manifest.root, forbidden)
-                                     or any(manifest.root in f.resolve().parents for f in forbidden)):
+    if ingest_roots is not None and not is_confined(manifest.root, ingest_roots, forbidden):
         raise ManifestError(f"{origin}: key 'path': {shown} is outside the configured ingest roots")
     if not manifest.root.exists():
         raise ManifestError(f"{origin}: key 'path': {shown} does not exist")

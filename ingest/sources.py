@@ -186,8 +186,8 @@ def _record_items(manifest: Manifest, path: Path) -> Iterator[SourceItem | Sourc
                 continue
             try:
                 yield _record_item(manifest, row, label)
-            except InputError as exc:
-                yield SourceFailure(label, str(exc))
+            except InputError as exc:  # with its id known, the row's indexed version is kept, others synced
+                yield SourceFailure(label, str(exc), _record_doc_id(manifest, row))
 
 
 def _field_values(value: object) -> list[str]:
@@ -198,11 +198,18 @@ def _field_values(value: object) -> list[str]:
     return [v.strip() for v in str(value).split(";") if v.strip()]
 
 
-def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
+def _record_doc_id(manifest: Manifest, row: dict) -> str | None:
     native = row.get(manifest.id_field or "")
-    if native is None or str(native).strip() == "":
+    if native is None or isinstance(native, (dict, list)) or str(native).strip() == "":
+        return None
+    return f"{manifest.source}:{str(native).strip()}"
+
+
+def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
+    doc_id = _record_doc_id(manifest, row)
+    if doc_id is None:
         raise InputError(f"missing id field {manifest.id_field!r}")
-    native = str(native).strip()
+    native = doc_id.split(":", 1)[1]
     title = str(row.get(manifest.title_field or "", "") or native).strip()
     text_parts = [str(row[f]).strip() for f in manifest.text_fields if row.get(f) not in (None, "")]
     roles: tuple[str, ...] = ()
@@ -226,7 +233,6 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
             uri = manifest.uri_template.format(**{k: v for k, v in row.items() if isinstance(k, str)})
         except (KeyError, IndexError, ValueError) as exc:
             raise InputError(f"uri_template needs field {exc}") from exc
-    doc_id = f"{manifest.source}:{native}"
     derived = [title, text_parts, acl, uri, updated.isoformat() if updated else None, mentions]
     fingerprint = _fingerprint(json.dumps(derived, default=str), "record-v2")
 

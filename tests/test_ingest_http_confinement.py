@@ -124,3 +124,21 @@ def test_reusing_a_source_name_needs_an_audited_takeover(confined):
     assert report["deleted"] == 2
     audit = [json.loads(line) for line in (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
     assert any(r.get("take_over") and r.get("job_id") == taken.json()["job_id"] for r in audit)
+
+
+def test_a_link_swapped_after_submission_is_caught_when_the_job_runs(tmp_path):
+    from api.jobs import Confinement
+    from core.errors import PermissionDeniedError
+    from ingest.manifest import load_manifest
+
+    (tmp_path / "root" / "data").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "root" / "m.yaml").write_text("source: x\nkind: files\npath: link\n")
+    (tmp_path / "root" / "link").symlink_to(tmp_path / "root" / "data")
+    confinement = Confinement((tmp_path / "root",))
+    manifests = [load_manifest(tmp_path / "root" / "m.yaml", ingest_roots=confinement.roots)]
+    confinement.recheck(manifests)
+    (tmp_path / "root" / "link").unlink()
+    (tmp_path / "root" / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(PermissionDeniedError):
+        confinement.recheck(manifests)
