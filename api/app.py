@@ -105,6 +105,7 @@ def create_app(
 
     app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
+    app.state.confinement = Confinement.from_settings(settings)
     app.state.key_store = KeyStore(settings.keys_path)
     app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
     app.state.user_token_header = settings.user_token_header

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from api.audit import note
-from api.jobs import JobRunner
+from api.jobs import Confinement, JobRunner
 from api.keys import ApiKey, KeyStore
 from api.metrics import Metrics
 from api.services import Services
@@ -32,6 +32,10 @@ def get_jobs(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
+def get_confinement(request: Request) -> Confinement:
+    return request.app.state.confinement
+
+
 def authenticated_key(request: Request, keys: Annotated[KeyStore, Depends(get_key_store)]) -> ApiKey:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -53,6 +57,7 @@ def require_scope(scope: str):  # noqa: ANN201 - a FastAPI dependency
 ServicesDep = Annotated[Services, Depends(get_services)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 JobsDep = Annotated[JobRunner, Depends(get_jobs)]
+ConfinementDep = Annotated[Confinement, Depends(get_confinement)]
 ContextKey = Annotated[ApiKey, Depends(require_scope("context"))]
 IngestKey = Annotated[ApiKey, Depends(require_scope("ingest"))]
 

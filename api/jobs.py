@@ -58,14 +58,14 @@ class Confinement:
     def from_settings(cls, settings: Settings) -> "Confinement":
         return cls(tuple(Path(r).resolve() for r in settings.ingest_roots), (settings.data_dir.resolve(),))
 
-    def _require_roots(self) -> None:
+    def require_roots(self) -> None:
         if not self.roots:
             raise PermissionDeniedError("HTTP ingest is disabled on this server: no ingest roots are configured "
                                         "(STITCH_INGEST_ROOTS); run `stitch ingest` on the server instead")
 
     def locate(self, raw: str, where: str) -> tuple[Path, str]:
         """(resolved path, root-relative label) of a path a caller sent; 403 outside the roots."""
-        self._require_roots()
+        self.require_roots()
         given = Path(raw)
         if not given.is_absolute():
             given = next((r / given for r in self.roots if (r / given).exists()), self.roots[0] / given)
@@ -105,7 +105,7 @@ def manifests_from_paths(paths: list[str], confinement: Confinement) -> list[Man
 def manifest_from_object(data: dict, confinement: Confinement) -> Manifest:
     """A manifest sent inline: same validator as files; its ``path`` is under an ingest root
     (absolute, or relative to the first root)."""
-    confinement._require_roots()
+    confinement.require_roots()
     path = data.get("path")
     if not isinstance(path, str) or not path or "\x00" in path:
         raise ManifestError("inline manifest: key 'path' must be a folder or file under an ingest root")

@@ -117,7 +117,7 @@ def test_ingest_jobs_are_audited_with_their_id_sources_and_paths(wiki_index, tmp
     from tests.conftest import FIXTURES
 
     services, _ = wiki_index
-    settings = services.settings
+    settings = services.settings.model_copy(update={"ingest_roots": (FIXTURES,)})  # HTTP ingest is confined
     key = KeyStore(settings.keys_path).create(scopes=("ingest",), roles=())
     wiki = str(FIXTURES / "manifests" / "wiki.yaml")
     jobs = JobRunner(tmp_path / "jobs", lambda *_: {"added": 0})  # the shared index stays untouched

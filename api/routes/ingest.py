@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from api.audit import note
-from api.deps import IngestKey, JobsDep, ServicesDep
-from api.jobs import Confinement, job_view, manifest_from_object, manifests_from_paths
+from api.deps import ConfinementDep, IngestKey, JobsDep
+from api.jobs import job_view, manifest_from_object, manifests_from_paths
 from api.schemas import ErrorOut, IngestJobAccepted, IngestJobIn, IngestJobOut
 from core.errors import StitchError
 
@@ -18,11 +18,12 @@ router = APIRouter(prefix="/v1/ingest", tags=["ingest"])
     "/jobs", status_code=202, response_model=IngestJobAccepted,
     responses={s: {"model": ErrorOut} for s in (400, 401, 403, 413, 422)},
 )
-async def post_ingest_job(http: Request, body: IngestJobIn, key: IngestKey, jobs: JobsDep, services: ServicesDep) -> dict:
+async def post_ingest_job(
+    http: Request, body: IngestJobIn, key: IngestKey, jobs: JobsDep, confinement: ConfinementDep
+) -> dict:
     """Validate the manifests now (400 naming the file and key; 403 outside the ingest roots), then queue the sync."""
     paths = [str(body.manifest.get("path"))[:1024]] if body.manifest is not None else [p[:1024] for p in body.manifests]
     note(http, paths=paths)  # recorded for refused submissions too (the audit file stays on the server)
-    confinement = Confinement.from_settings(services.settings)
     try:
         if body.manifest is not None:
             manifests = [manifest_from_object(body.manifest, confinement)]
@@ -37,8 +38,8 @@ async def post_ingest_job(http: Request, body: IngestJobIn, key: IngestKey, jobs
 
 
 @router.get("/jobs/{job_id}", response_model=IngestJobOut, responses={s: {"model": ErrorOut} for s in (401, 403, 404)})
-def get_ingest_job(http: Request, job_id: str, key: IngestKey, jobs: JobsDep, services: ServicesDep) -> dict:
+def get_ingest_job(http: Request, job_id: str, key: IngestKey, jobs: JobsDep, confinement: ConfinementDep) -> dict:
     """Status, progress and (when finished) the job report of CONTRACT §3 — for the key that submitted it (or admin)."""
     note(http, job_id=job_id[:64])
     job = jobs.get(job_id, viewer=key.key_id, admin="admin" in key.scopes)
-    return job_view(job, Confinement.from_settings(services.settings))
+    return job_view(job, confinement)
