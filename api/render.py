@@ -19,7 +19,7 @@ def context_pack_json(pack: ContextPack) -> dict:
                 "span": {"start": p.start, "end": p.end}, "pages": list(p.pages),
                 "updated_at": p.updated_at, "entity_ids": list(p.entity_ids),
                 "content_hashes": list(p.content_hashes), "visible_via": list(p.visible_via),
-                "redactions": p.redactions,
+                "redactions": p.redactions, "acl_origin": p.acl_origin,
                 "flags": list(p.flags),
             }
             for p in pack.passages

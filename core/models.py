@@ -43,6 +43,7 @@ class Document:
     entity_mentions: tuple[tuple[str, str], ...] = ()  # (entity type, surface form)
     content_hash: str = ""
     redaction: tuple[dict, ...] = ()  # the source's redaction rules (governance.redaction), applied when served
+    acl_origin: str = ""  # which manifest rule or record field gave the ACL
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class Passage:
     content_hashes: tuple[str, ...] = ()  # one per chunk id: lets a replay tell whether the text changed
     visible_via: tuple[str, ...] = ()  # the principal's tokens that matched this document's ACL
     redactions: int = 0  # values hidden from this principal by the source's redaction policy
+    acl_origin: str = ""  # the manifest rule or record field that gave the document its ACL
     flags: tuple[str, ...] = ()  # "markers", "instructions" (retrieval.untrusted)
 
 

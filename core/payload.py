@@ -29,6 +29,7 @@ DOC_HASH = "doc_hash"
 UPDATED_AT = "updated_at"
 UPDATED_TS = "updated_ts"
 TEXT = "text"
+ACL_ORIGIN = "acl_origin"  # which manifest rule or record field gave the ACL (explanations)
 REDACT = "redact"  # redaction rules (only on chunks of sources that have them)
 
 # Fields with a payload index, and their kind.
@@ -77,6 +78,7 @@ def chunk_payload(
         PAGES: list(chunk.pages),
         SECTION: " › ".join(chunk.section_path),
         ACL: list(document.acl),
+        ACL_ORIGIN: document.acl_origin,
         ENTITY_IDS: list(entity_ids),
         CONTENT_HASH: chunk.content_hash,
         DOC_HASH: document.content_hash,

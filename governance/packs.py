@@ -37,6 +37,7 @@ class PassageRecord:
     chunk_ids: tuple[str, ...]
     content_hashes: tuple[str, ...]
     visible_via: tuple[str, ...]
+    acl_origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class PackRecord:
     def from_dict(cls, data: dict) -> "PackRecord":
         passages = tuple(
             PassageRecord(p["citation"], p["doc_id"], tuple(p["chunk_ids"]), tuple(p["content_hashes"]),
-                          tuple(p["visible_via"]))
+                          tuple(p["visible_via"]), p.get("acl_origin", ""))
             for p in data["passages"]
         )
         return cls(data["request_id"], data["created_at"], data["key_id"], data["principal_id"],
@@ -138,7 +139,8 @@ def now() -> float:
 def record_for(pack, *, key_id: str, principal_id: str, roles: tuple[str, ...], query: str) -> PackRecord:  # noqa: ANN001
     """The record of a ``core.models.ContextPack`` as returned to one principal."""
     passages = tuple(
-        PassageRecord(p.citation, p.doc_id, tuple(p.chunk_ids), tuple(p.content_hashes), tuple(p.visible_via))
+        PassageRecord(p.citation, p.doc_id, tuple(p.chunk_ids), tuple(p.content_hashes), tuple(p.visible_via),
+                      p.acl_origin)
         for p in pack.passages
     )
     return PackRecord(pack.request_id, now(), key_id, principal_id, tuple(roles), tuple(pack.acl_tokens),

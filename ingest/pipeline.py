@@ -21,7 +21,7 @@ from core.encoder import Encoder
 from core.entities import EntityLinker
 from core.errors import InputError
 from core.models import Chunk, Document, SparseVector, StoredChunk
-from core.payload import ACL, chunk_payload
+from core.payload import ACL, ACL_ORIGIN, chunk_payload
 from core.sparse import sparse_document_vector
 from core.store.protocol import VectorStore
 from ingest.chunk import ChunkingPolicy, TokenCounter, chunk_document
@@ -165,17 +165,17 @@ def _apply_acl_changes(items: list, known: dict[str, LedgerEntry], pending: set[
     """ACL is a document-level fact: apply a changed ACL to the stored chunks and the entity registry by
     payload update before any content is re-read, so a narrowing holds even when the re-parse then fails."""
     changed = [
-        (item.doc_id, item.acl) for item in items
+        (item.doc_id, item.acl, item.acl_origin) for item in items
         if item.doc_id and item.acl is not None
         and (item.doc_id in pending or (item.doc_id in known and known[item.doc_id].acl != item.acl))
     ]
-    for doc_id, acl in changed:
-        job.ctx.store.set_document_payload(doc_id, {ACL: list(acl)})
+    for doc_id, acl, origin in changed:
+        job.ctx.store.set_document_payload(doc_id, {ACL: list(acl), ACL_ORIGIN: origin})
         if job.ctx.linker is not None:
             job.ctx.linker.set_document_acl(doc_id, acl)
     if changed:
         job.ctx.store.flush()
-    for doc_id, acl in changed:
+    for doc_id, acl, _ in changed:
         job.ctx.ledger.set_acl(doc_id, acl)
 
 
@@ -200,7 +200,7 @@ def _prepare(
     todo: tuple[SourceItem, bool, bool], counter: TokenCounter, policy: ChunkingPolicy, redaction: tuple = ()
 ) -> _Prepared:
     item, existed, may_have_chunks = todo
-    document = item.load()
+    document = replace(item.load(), acl_origin=item.acl_origin)
     if not document.text.strip():
         raise InputError("no text left after cleaning")
     chunks = chunk_document(document, counter, policy)

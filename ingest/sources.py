@@ -37,6 +37,7 @@ class SourceItem:
     load: Callable[[], Document]
     acl: tuple[str, ...] | None = None  # known before loading: an ACL change applies even if loading fails
     acl_defaulted: bool = False  # a record whose ACL field was empty, so acl.default applied
+    acl_origin: str = ""  # which manifest rule or record field gave the ACL (shown in explanations)
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,19 @@ class SourceFailure:
     doc_id: str | None = None  # known for files (their chunks are kept); unknown for unreadable rows
     acl: tuple[str, ...] | None = None  # when known, a kept document still takes its new ACL
     outside: bool = False  # not part of the source (a link leaving it): indexed chunks are deleted
+    acl_origin: str = ""
 
 
-def _roles_for_file(manifest: Manifest, relpath: str) -> tuple[str, ...]:
+def _roles_for_file(manifest: Manifest, relpath: str) -> tuple[tuple[str, ...], str]:
+    """The file's roles and where they came from (``acl.rules[1] 'finance/**'`` or ``acl.default``)."""
     index = first_match(relpath, [rule.match for rule in manifest.acl.rules])
-    return manifest.acl.default if index is None else manifest.acl.rules[index].roles
+    if index is None:
+        return manifest.acl.default, _with_public(manifest, "acl.default")
+    return manifest.acl.rules[index].roles, _with_public(manifest, f"acl.rules[{index}] {manifest.acl.rules[index].match!r}")
+
+
+def _with_public(manifest: Manifest, origin: str) -> str:
+    return f"{origin} + acl.public" if manifest.acl.public else origin
 
 
 def _leaves_root(path: Path, root: Path) -> bool:
@@ -129,19 +138,21 @@ def _file_items(manifest: Manifest, max_bytes: int) -> Iterator[SourceItem | Sou
 
 def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> SourceItem | SourceFailure:
     doc_id = f"{manifest.source}:{relpath}"
-    acl = acl_tokens_for_roles(_roles_for_file(manifest, relpath), public=manifest.acl.public)
+    roles, origin = _roles_for_file(manifest, relpath)
+    acl = acl_tokens_for_roles(roles, public=manifest.acl.public)
     if path.suffix.lower() not in FILE_EXTENSIONS:
-        return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id, acl)
+        return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id, acl, acl_origin=origin)
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id, acl)
+            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id,
+                                 acl, acl_origin=origin)
         raw = path.read_bytes()
     except OSError as exc:
-        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id, acl)
+        return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id, acl, acl_origin=origin)
     uri = manifest.uri_template.format(relpath=relpath) if manifest.uri_template else None
     updated = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", "file-v2")
+    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", origin, "file-v2")
 
     def load() -> Document:
         blocks = partition_file(path)  # re-read: listing a big tree must not hold every file in memory
@@ -154,7 +165,7 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
             updated_at=updated, fingerprint=fingerprint,
         )
 
-    return SourceItem(doc_id, fingerprint, relpath, load, acl)
+    return SourceItem(doc_id, fingerprint, relpath, load, acl, acl_origin=origin)
 
 
 def read_rows(path: Path) -> Iterator[Row]:
@@ -217,6 +228,7 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
         roles = parse_role_list(row.get(manifest.acl.field), where=f"field {manifest.acl.field!r}")
     defaulted = not roles
     acl = acl_tokens_for_roles(roles or manifest.acl.default, public=manifest.acl.public)
+    origin = _with_public(manifest, "acl.default" if defaulted else f"field {manifest.acl.field!r}")
     updated = None
     if manifest.updated_field and row.get(manifest.updated_field):
         try:
@@ -233,7 +245,7 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
             uri = manifest.uri_template.format(**{k: v for k, v in row.items() if isinstance(k, str)})
         except (KeyError, IndexError, ValueError) as exc:
             raise InputError(f"uri_template needs field {exc}") from exc
-    derived = [title, text_parts, acl, uri, updated.isoformat() if updated else None, mentions]
+    derived = [title, text_parts, acl, uri, updated.isoformat() if updated else None, mentions, origin]
     fingerprint = _fingerprint(json.dumps(derived, default=str), "record-v2")
 
     def load() -> Document:
@@ -245,4 +257,5 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
             updated_at=updated, entity_mentions=mentions, fingerprint=fingerprint,
         )
 
-    return SourceItem(doc_id, fingerprint, label, load, acl, acl_defaulted=defaulted and bool(manifest.acl.field))
+    return SourceItem(doc_id, fingerprint, label, load, acl, acl_defaulted=defaulted and bool(manifest.acl.field),
+                      acl_origin=origin)

@@ -127,7 +127,8 @@ def _as_served(packed: Packed, spans: list, tokens: tuple[str, ...], *, max_toke
     served = []
     for passage in packed.passages:
         payload = first.get(passage.doc_id, {})
-        passage = replace(passage, visible_via=visible_via(payload.get(P.ACL) or (), tokens))
+        passage = replace(passage, visible_via=visible_via(payload.get(P.ACL) or (), tokens),
+                          acl_origin=payload.get(P.ACL_ORIGIN) or "")
         served.append(redact_passage(passage, payload.get(P.REDACT), tokens))
     if not any(p.redactions for p in served):
         return replace(packed, passages=tuple(served))

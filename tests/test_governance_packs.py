@@ -67,6 +67,11 @@ def test_each_passage_says_which_of_the_principals_tokens_made_it_visible(served
     pack = _ask(client, keys["context"], ["sales"])
     assert pack["passages"] and {p["doc_id"] for p in pack["passages"]} == {"notes:plan.md"}
     assert all(p["visible_via"] == ["role:sales"] for p in pack["passages"])
+    assert all(p["acl_origin"] == "acl.default" for p in pack["passages"])
+    finance = _ask(client, keys["context"], ["finance"])
+    budget = [p for p in finance["passages"] if p["doc_id"] == "notes:finance/budget.md"]
+    assert budget and budget[0]["acl_origin"] == "acl.rules[0] 'finance/**'"
+    assert budget[0]["visible_via"] == ["role:finance"]
     assert all(len(p["content_hashes"]) == len(p["chunk_ids"]) for p in pack["passages"])
     assert set(pack["manifest"]["acl_tokens"]) >= {"role:sales", "public"}
     assert "role:finance" not in pack["manifest"]["acl_tokens"]
@@ -120,3 +125,15 @@ def test_a_reused_request_id_cannot_erase_what_was_returned(served):
     services_store = client.app.state.services.pack_store
     rows = services_store._db.execute("SELECT COUNT(*) FROM packs WHERE request_id = 'trace-1'").fetchone()
     assert rows[0] == 2
+
+
+def test_acl_origin_names_the_rule_or_record_field(tmp_path):
+    from ingest.sources import iter_source_items
+
+    (tmp_path / "rows.csv").write_text("id,body,visible_to\n1,alpha,finance;exec\n2,beta,\n", encoding="utf-8")
+    (tmp_path / "rows.yaml").write_text(
+        "source: crm\nkind: records\npath: rows.csv\nid_field: id\ntext_fields: [body]\n"
+        "acl:\n  default: [sales]\n  field: visible_to\n  public: true\n", encoding="utf-8")
+    items = {i.doc_id: i for i in iter_source_items(load_manifest(tmp_path / "rows.yaml"))}
+    assert items["crm:1"].acl_origin == "field 'visible_to' + acl.public"
+    assert items["crm:2"].acl_origin == "acl.default + acl.public"
