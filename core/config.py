@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     shard_number: int = Field(1, ge=1, description="server/cluster only")
     replication_factor: int = Field(1, ge=1, description="server/cluster only")
     embedding_model: str | None = Field(None, description="local path; unset: packaged all-MiniLM-L6-v2")
-    encoder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
+    encoder_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx-int8", description="onnx-int8 (default; same SciFact quality as torch, ~2x faster), onnx, torch"
+    )
     reranker_model: str | None = Field(None, description="local CrossEncoder path; unset: no rerank")
     api_keys_file: Path | None = None
     # Chunking: the embedder's window is 256 tokens including [CLS]/[SEP].
@@ -79,6 +81,13 @@ class Settings(BaseSettings):
     # -- revocation and forgetting --
 
     # -- serving: encoder batching, back-pressure, threads --
+    model_cache_dir: Path | None = Field(
+        None, description="exported ONNX models, shared by every data dir; unset: ~/.cache/stitch/models"
+    )
+    encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per model call; 0: one per core")
+    query_batch_window_ms: float = Field(1.0, ge=0, le=50, description="how long a query waits for others to batch with")
+    query_batch_max: int = Field(32, ge=1, le=256, description="queries encoded in one model call at most")
+    query_queue_max: int = Field(256, ge=1, description="queries waiting for the encoder before HTTP 503 + Retry-After")
 
     # -- context quality: relevance floor, entity-aware stitching --
 
@@ -143,6 +152,11 @@ class Settings(BaseSettings):
     def qdrant_path(self) -> Path:
         """Directory of the embedded Qdrant shard."""
         return self.data_dir / "qdrant" / self.collection
+
+    @property
+    def model_cache_path(self) -> Path:
+        """Where ONNX exports of the embedding model are cached (``stitch prepare-model`` fills it)."""
+        return self.model_cache_dir or Path.home() / ".cache" / "stitch" / "models"
 
     @property
     def ledger_path(self) -> Path:

@@ -1,13 +1,15 @@
 """Dense text encoders behind one small protocol.
 
-The default is the packaged all-MiniLM-L6-v2 (384-d, 256-token window) run by
-sentence-transformers on torch. Other backends (ONNX) implement the same protocol.
+The model is the packaged all-MiniLM-L6-v2 (384-d, 256-token window). The default backend runs its
+int8 ONNX export with onnxruntime (core/onnx_encoder.py); ``torch`` runs it with sentence-transformers.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import threading
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -79,11 +81,16 @@ class SentenceTransformerEncoder:
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            vectors = self._model.encode(
-                texts, batch_size=self._batch_size, normalize_embeddings=True, convert_to_numpy=True
-            )
-        return vectors.astype(np.float32)
+        parts = []
+        # The lock is taken per sub-batch, never across a whole ingest batch, so a query waits for
+        # at most one sub-batch of an ingest job.
+        for start in range(0, len(texts), self._batch_size):
+            with self._lock:
+                parts.append(self._model.encode(
+                    texts[start : start + self._batch_size], batch_size=self._batch_size,
+                    normalize_embeddings=True, convert_to_numpy=True,
+                ))
+        return np.concatenate(parts).astype(np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_passages([text])[0]
@@ -93,6 +100,22 @@ class SentenceTransformerEncoder:
         return [len(ids) for ids in encoded]
 
 
+def prepare_model(settings: Settings, notify: Callable[[str], None] | None = None) -> str:
+    """Do the one-time work the configured backend needs (the ONNX export), so no start or request
+    pays for it; returns the file the backend will load."""
+    path = model_path(settings)
+    if settings.encoder_backend == "torch":
+        return path
+    from core.onnx_encoder import onnx_model_file
+
+    try:
+        return str(onnx_model_file(settings, path, int8=settings.encoder_backend == "onnx-int8", notify=notify))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the model cache {settings.model_cache_path} (set STITCH_MODEL_CACHE_DIR): {exc}"
+        ) from exc
+
+
 _CACHE: dict[tuple, Encoder] = {}
 _CACHE_LOCK = threading.Lock()
 
@@ -100,7 +123,7 @@ _CACHE_LOCK = threading.Lock()
 def load_encoder(settings: Settings) -> Encoder:
     """The encoder the settings name, loaded once per process."""
     path = model_path(settings)
-    key = (path, settings.encoder_backend, settings.embed_batch_size)
+    key = (path, settings.encoder_backend, settings.embed_batch_size, settings.encoder_threads, settings.model_cache_path)
     with _CACHE_LOCK:
         if key not in _CACHE:
             if settings.encoder_backend == "torch":
@@ -108,5 +131,5 @@ def load_encoder(settings: Settings) -> Encoder:
             else:
                 from core.onnx_encoder import load_onnx_encoder
 
-                _CACHE[key] = load_onnx_encoder(settings, path)
+                _CACHE[key] = load_onnx_encoder(settings, path, Path(prepare_model(settings)))
         return _CACHE[key]

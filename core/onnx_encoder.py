@@ -1,17 +1,23 @@
 """ONNX Runtime encoder: the same transformer exported once to ONNX (opset 17), optionally int8.
 
-The export is cached under ``settings.data_dir / "models"``; nothing is downloaded. Pooling is done
-here exactly as sentence-transformers does for all-MiniLM-L6-v2: mean over the attention mask, then
-L2 normalisation. ``onnx-int8`` quantises the weights dynamically (QInt8, per channel), which on a
-2-core CPU runs roughly 1.7x the torch throughput with cosine > 0.98 to the torch vectors.
+The export is cached under ``settings.model_cache_path`` (shared by every data dir; ``make install``
+runs ``stitch prepare-model`` so it exists before the first start; otherwise the first start exports
+it with a message). Nothing is downloaded. Pooling is done here exactly as sentence-transformers does
+for all-MiniLM-L6-v2: mean over the attention mask, then L2 normalisation. ``onnx-int8`` quantises
+the weights dynamically (QInt8, per channel): ~2.5x the torch throughput, cosine > 0.98 to torch.
+
+Queries and passages are tokenised with the Rust ``tokenizers`` library directly (no transformers
+import: that is most of a CLI cold start); the transformers tokenizer is loaded only for ingest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import threading
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +26,14 @@ from core.config import Settings
 from core.errors import ConfigurationError
 
 _OPSET = 17
+_LOG = logging.getLogger("stitch.encoder")
 
 
 def _cache_dir(settings: Settings, path: str) -> Path:
     weights = Path(path) / "model.safetensors"
     stamp = f"{Path(path).resolve()}|{weights.stat().st_mtime_ns if weights.exists() else 0}"
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
-    return settings.data_dir / "models" / f"{Path(path).name}-{digest}"
+    return settings.model_cache_path / f"{Path(path).name}-{digest}"
 
 
 def _max_seq_length(path: str) -> int:
@@ -64,7 +71,8 @@ def export_onnx(path: str, target: Path) -> Path:
     ids = torch.ones((2, 8), dtype=torch.long)
     dynamic = {0: "batch", 1: "sequence"}
     tmp = target / f"model.onnx.{os.getpid()}.tmp"
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape checks that are constant here
         torch.onnx.export(
             model, (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(tmp),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
@@ -87,53 +95,79 @@ def quantize_int8(source: Path, target: Path) -> Path:
     return target
 
 
-def onnx_model_file(settings: Settings, path: str, *, int8: bool) -> Path:
-    """The cached ONNX file for the model, exporting (and quantising) it on first use."""
+def _cached_file(settings: Settings, path: str, *, int8: bool) -> Path:
     cache = _cache_dir(settings, path)
-    fp32 = cache / "model.onnx"
+    return cache / ("model.int8.onnx" if int8 else "model.onnx")
+
+
+def onnx_model_file(
+    settings: Settings, path: str, *, int8: bool, notify: Callable[[str], None] | None = None
+) -> Path:
+    """The cached ONNX file for the model, exporting (and quantising) it once if it is missing."""
+    target = _cached_file(settings, path, int8=int8)
+    if target.exists():
+        return target
+    (notify or _LOG.warning)(
+        f"stitch: exporting the encoder to ONNX{' int8' if int8 else ''} once into {target.parent} "
+        "(takes ~20-60 s; `make install` / `stitch prepare-model` does this ahead of time)"
+    )
+    fp32 = target.parent / "model.onnx"
     if not fp32.exists():
-        export_onnx(path, cache)
-    if not int8:
-        return fp32
-    q = cache / "model.int8.onnx"
-    if not q.exists():
-        quantize_int8(fp32, q)
-    return q
+        export_onnx(path, target.parent)
+    if int8:
+        quantize_int8(fp32, target)
+    return target
 
 
 class OnnxEncoder:
-    """Mean-pooled, L2-normalised sentence embeddings computed by onnxruntime."""
+    """Mean-pooled, L2-normalised sentence embeddings computed by onnxruntime.
 
-    def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32) -> None:
+    ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch
+    can be in the model at once, and passages go in sub-batches of ``batch_size``."""
+
+    def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32, threads: int = 0) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
+        from tokenizers import Tokenizer
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads  # 0: one per core
         self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self._path = path
         self._window = _max_seq_length(path)
+        # Two configured-once tokenizers (never mutated after this, so safe to share between threads).
+        self._embed_tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
+        self._embed_tok.enable_truncation(self._window)
+        self._embed_tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._count_tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
+        self._count_tok.no_truncation()
+        self._count_tok.no_padding()
+        self._hf_tokenizer = None
         self._batch_size = batch_size
-        self._lock = threading.Lock()
         self.name = name
         self.max_tokens = self._window - 2
         self.dimension = int(self._encode_batch(["dimension probe"]).shape[1])
 
     @property
     def tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
-        """The model's own tokenizer (chunks are bounded with it)."""
-        return self._tokenizer
+        """The model's own transformers tokenizer (ingest bounds chunks with it); loaded on first use."""
+        if self._hf_tokenizer is None:
+            from transformers import AutoTokenizer
+
+            self._hf_tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True)
+        return self._hf_tokenizer
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        enc = self._tokenizer(texts, padding=True, truncation=True, max_length=self._window, return_tensors="np")
-        feeds = {k: v.astype(np.int64) for k, v in enc.items() if k in self._inputs}
-        if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
-            feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
-        with self._lock:
-            hidden = self._session.run(None, feeds)[0]
-        mask = enc["attention_mask"][..., None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        encodings = self._embed_tok.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
         return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
@@ -152,18 +186,15 @@ class OnnxEncoder:
         return self._encode_batch([text])[0]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return [len(e.ids) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
 
 
-def load_onnx_encoder(settings: Settings, path: str) -> OnnxEncoder:
-    """The encoder for ``settings.encoder_backend`` in {"onnx", "onnx-int8"}."""
+def load_onnx_encoder(settings: Settings, path: str, model_file: Path) -> OnnxEncoder:
+    """The encoder for ``settings.encoder_backend`` in {"onnx", "onnx-int8"} from its exported file."""
     backend = settings.encoder_backend
     if backend not in {"onnx", "onnx-int8"}:
         raise ConfigurationError(f"encoder_backend {backend!r} is not an ONNX backend")
-    try:
-        model_file = onnx_model_file(settings, path, int8=backend == "onnx-int8")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write the ONNX model cache under {settings.data_dir}: {exc}") from exc
     name = f"{os.path.basename(path.rstrip('/'))}+{backend}"
-    return OnnxEncoder(model_file, path, name=name, batch_size=settings.embed_batch_size)
+    return OnnxEncoder(
+        model_file, path, name=name, batch_size=settings.embed_batch_size, threads=settings.encoder_threads
+    )

@@ -18,7 +18,8 @@ FIXTURES = ROOT / "fixtures"
 
 @pytest.fixture(scope="session")
 def encoder():
-    """The packaged all-MiniLM-L6-v2 on torch, loaded once per test session."""
+    """The packaged all-MiniLM-L6-v2 on the default backend (ONNX int8, what users run), loaded once
+    per test session; tests/test_onnx_encoder.py checks it against torch."""
     from core.config import Settings
     from core.encoder import load_encoder
 

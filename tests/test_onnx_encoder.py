@@ -1,12 +1,19 @@
-"""The ONNX backends embed like the torch model they were exported from."""
+"""The ONNX backends embed like the torch model they were exported from; the export happens once,
+ahead of any request (``stitch prepare-model`` at install, or the first start with a message)."""
 
 from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.config import Settings
-from core.encoder import Encoder, load_encoder
+from core.encoder import Encoder, SentenceTransformerEncoder, load_encoder, packaged_model_path
 
 TEXTS = [
     "Enterprise customers may request a refund within 30 days of renewal.",
@@ -14,26 +21,72 @@ TEXTS = [
     "hello",
     "Parental leave is sixteen weeks at full pay. " * 40,  # longer than the window: truncated alike
 ]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def onnx_settings(tmp_path_factory):
+def model_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("onnx-cache")
 
 
+@pytest.fixture(scope="module")
+def torch_encoder():
+    return SentenceTransformerEncoder(packaged_model_path())
+
+
+def test_default_backend_is_onnx_int8():
+    assert Settings(data_dir=Path("unused")).encoder_backend == "onnx-int8"
+
+
 @pytest.mark.parametrize(("backend", "min_cosine"), [("onnx", 0.999), ("onnx-int8", 0.98)])
-def test_onnx_vectors_match_torch(encoder, onnx_settings, backend, min_cosine):
-    onnx = load_encoder(Settings(data_dir=onnx_settings, encoder_backend=backend))
+def test_onnx_vectors_match_torch(torch_encoder, model_cache, tmp_path, backend, min_cosine, caplog):
+    settings = Settings(data_dir=tmp_path / "data", model_cache_dir=model_cache, encoder_backend=backend)
+    with caplog.at_level(logging.WARNING, logger="stitch.encoder"):
+        onnx = load_encoder(settings)
+    assert "exporting the encoder to ONNX" in caplog.text  # first start: said, not silent
     assert isinstance(onnx, Encoder)
-    assert (onnx.dimension, onnx.max_tokens) == (encoder.dimension, encoder.max_tokens)
-    ours, theirs = onnx.encode_passages(TEXTS), encoder.encode_passages(TEXTS)
+    assert (onnx.dimension, onnx.max_tokens) == (torch_encoder.dimension, torch_encoder.max_tokens)
+    ours, theirs = onnx.encode_passages(TEXTS), torch_encoder.encode_passages(TEXTS)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-4)
     assert (ours * theirs).sum(axis=1).min() > min_cosine
     assert float(onnx.encode_query(TEXTS[0]) @ theirs[0]) > min_cosine
-    assert onnx.count_tokens(TEXTS) == encoder.count_tokens(TEXTS)
-    assert (onnx_settings / "models").is_dir()  # exported once into the data dir, reused after
+    assert onnx.count_tokens(TEXTS) == torch_encoder.count_tokens(TEXTS)
+    assert onnx.tokenizer(TEXTS[:1], add_special_tokens=False)["input_ids"][0] == onnx._count_tok.encode(
+        TEXTS[0], add_special_tokens=False).ids  # ingest's tokenizer and the encoder's agree
+    assert not (tmp_path / "data").exists()  # the cache is shared, not inside a data dir
 
 
-def test_onnx_encoder_handles_empty_input(onnx_settings):
-    onnx = load_encoder(Settings(data_dir=onnx_settings, encoder_backend="onnx"))
+def test_a_vector_barely_depends_on_its_batch(encoder):
+    """int8 activations are quantised per batch tensor (dynamic scale), so a text's vector moves a
+    little with what it is batched with (micro-batched queries, length-bucketed passages): bounded
+    like the torch parity."""
+    batch = encoder.encode_passages(TEXTS)
+    for i, text in enumerate(TEXTS):
+        assert float(encoder.encode_query(text) @ batch[i]) > 0.97  # worst seen: 0.978, "hello" beside 256 tokens
+
+
+def test_onnx_encoder_handles_empty_input(model_cache, tmp_path):
+    onnx = load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_backend="onnx"))
     assert onnx.encode_passages([]).shape == (0, onnx.dimension)
+
+
+def test_prepare_model_command_reuses_the_export(model_cache, tmp_path):
+    """`make install` runs `stitch prepare-model`; with the export present it only says where it is."""
+    load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache))  # exported (or already)
+    env = {**os.environ, "STITCH_MODEL_CACHE_DIR": str(model_cache), "STITCH_DATA_DIR": str(tmp_path / "d"),
+           "PYTHONPATH": str(ROOT)}
+    env.pop("STITCH_ENCODER_BACKEND", None)
+    done = subprocess.run([sys.executable, "-m", "api.cli", "prepare-model"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "exporting" not in done.stderr
+    assert f"onnx-int8: {model_cache}" in done.stderr
+
+
+def test_unwritable_cache_is_a_configuration_error(tmp_path):
+    from core.errors import ConfigurationError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigurationError, match="STITCH_MODEL_CACHE_DIR"):
+        load_encoder(Settings(data_dir=tmp_path, model_cache_dir=blocker / "models", encoder_backend="onnx"))
