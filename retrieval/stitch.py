@@ -107,10 +107,19 @@ def _hit_ranks(span: StitchedSpan) -> dict[int, tuple[int, float]]:
     return {int(c.payload[P.CHUNK_INDEX]): (span.rank, span.score) for c in span.chunks}
 
 
+def _wanted(doc_spans: list[StitchedSpan], window: int) -> set[int]:
+    wanted: set[int] = set()
+    for span in doc_spans:
+        first, last = span.indexes[0], span.indexes[-1]
+        count = int(span.chunks[0].payload.get(P.CHUNK_COUNT) or last + window + 1)
+        wanted.update(i for i in range(first - window, last + window + 1) if 0 <= i < count)
+    return wanted - {int(c.payload[P.CHUNK_INDEX]) for s in doc_spans for c in s.chunks}
+
+
 def widen_spans(
     spans: list[StitchedSpan], store: VectorStore, *, acl_tokens: Collection[str], window: int
 ) -> list[StitchedSpan]:
-    """Add up to ``window`` neighbour chunks on each side of every span (one fetch per document).
+    """Add up to ``window`` neighbour chunks on each side of every span (one fetch for all documents).
 
     Neighbours come from an ACL-filtered fetch and are re-checked against ``acl_tokens``; spans of
     one document that become adjacent are merged (best rank and score kept)."""
@@ -119,25 +128,19 @@ def widen_spans(
     by_doc: dict[str, list[StitchedSpan]] = {}
     for span in spans:
         by_doc.setdefault(span.doc_id, []).append(span)
+    wanted = {doc_id: missing for doc_id, doc_spans in by_doc.items() if (missing := _wanted(doc_spans, window))}
+    neighbours: dict[str, dict[int, Hit]] = {}
+    for n in store.fetch_neighbours(wanted, acl_tokens=acl_tokens) if wanted else []:
+        doc_id, index = n.payload.get(P.DOC_ID), int(n.payload[P.CHUNK_INDEX])
+        if index in wanted.get(doc_id, ()) and is_visible(n.payload.get(P.ACL) or (), acl_tokens):
+            neighbours.setdefault(doc_id, {})[index] = n
     widened: list[StitchedSpan] = []
     for doc_id, doc_spans in by_doc.items():
         have = {int(c.payload[P.CHUNK_INDEX]): c for s in doc_spans for c in s.chunks}
-        wanted: set[int] = set()
-        for span in doc_spans:
-            first, last = span.indexes[0], span.indexes[-1]
-            count = int(span.chunks[0].payload.get(P.CHUNK_COUNT) or last + window + 1)
-            wanted.update(i for i in range(first - window, last + window + 1) if 0 <= i < count)
-        missing = wanted - set(have)
-        fetched = store.fetch_chunks(doc_id, missing, acl_tokens=acl_tokens) if missing else []
-        neighbours = {
-            int(n.payload[P.CHUNK_INDEX]): n
-            for n in fetched
-            if n.payload.get(P.DOC_ID) == doc_id and is_visible(n.payload.get(P.ACL) or (), acl_tokens)
-        }
         best: dict[int, tuple[int, float]] = {}
         for span in doc_spans:
             best.update(_hit_ranks(span))
-        widened.extend(_runs(doc_id, {**neighbours, **have}, best))
+        widened.extend(_runs(doc_id, {**neighbours.get(doc_id, {}), **have}, best))
     return sorted(widened, key=lambda s: s.rank)
 
 

@@ -145,14 +145,14 @@ def test_neighbour_the_principal_cannot_see_is_never_stitched(any_store):
 
 def test_widening_skips_hidden_neighbours_even_if_the_store_returned_them(any_store):
     chunks = make_document("wiki:x", ["Alpha one.", "Beta two.", "Gamma three."], chunk_roles={0: ("hr",)})
-    load(any_store, chunks)
+    load(any_store, chunks, make_document("wiki:other", ["Other doc, same index.", "Not asked for."]))
 
     class LeakyStore:
         """A store whose neighbour fetch forgets the ACL filter: stitching must still not leak."""
 
-        def fetch_chunks(self, doc_id, indexes, *, acl_tokens):
-            everything = any_store.document_chunks(doc_id, acl_tokens=None)
-            return [h for h in everything if h.payload[P.CHUNK_INDEX] in indexes]
+        def fetch_neighbours(self, wanted, *, acl_tokens):
+            everything = [h for doc_id in wanted for h in any_store.document_chunks(doc_id, acl_tokens=None)]
+            return everything + any_store.document_chunks("wiki:other", acl_tokens=None)
 
     hits = [h for h in any_store.document_chunks("wiki:x", acl_tokens=None) if h.payload[P.CHUNK_INDEX] == 1]
     spans = stitch_hits(hits, LeakyStore(), acl_tokens=principal_tokens(SALES), window=1)
@@ -168,13 +168,15 @@ def test_neighbours_are_fetched_only_for_spans_that_can_fit(any_store):
         def __getattr__(self, name):
             return getattr(any_store, name)
 
-        def fetch_chunks(self, doc_id, indexes, *, acl_tokens):
-            fetched.append(doc_id)
-            return any_store.fetch_chunks(doc_id, indexes, acl_tokens=acl_tokens)
+        def fetch_neighbours(self, wanted, *, acl_tokens):
+            fetched.append(set(wanted))
+            return any_store.fetch_neighbours(wanted, acl_tokens=acl_tokens)
 
     pack = retriever_for(CountingStore()).context(ContextRequest("widget fact number", SALES, top_k=2))
     assert len(pack.passages) == 2
-    assert len(fetched) <= 2 and set(fetched) <= {p.doc_id for p in pack.passages}
+    assert len(fetched) == 1  # one fetch for every document's neighbours, not one per document
+    assert fetched[0] <= {p.doc_id for p in pack.passages}
+    assert all(len(p.chunk_ids) == 3 for p in pack.passages)  # both documents were widened
 
 
 def test_pack_respects_budget_and_never_cuts_mid_sentence(any_store):

@@ -111,6 +111,17 @@ def test_neighbour_fetch_is_acl_filtered(loaded):
     assert loaded.fetch_chunks("wiki:refunds", [0, 1, 2], acl_tokens=["role:finance"]) == []
 
 
+def test_neighbours_of_several_documents_come_in_one_acl_filtered_fetch(loaded):
+    wanted = {"wiki:refunds": [1, 2], "crm:acme": [0], "wiki:forecast": [0], "wiki:draft": [0]}
+    hits = loaded.fetch_neighbours(wanted, acl_tokens=["role:sales"])
+    assert [(h.payload[P.DOC_ID], h.payload[P.CHUNK_INDEX]) for h in hits] == [
+        ("crm:acme", 0), ("wiki:refunds", 1), ("wiki:refunds", 2)]  # the finance doc and the draft: never
+    # a position asked of one document is not returned for another
+    assert [h.payload[P.DOC_ID] for h in loaded.fetch_neighbours({"crm:acme": [2]}, acl_tokens=["role:sales"])] == []
+    assert loaded.fetch_neighbours(wanted, acl_tokens=[]) == []  # no tokens: deny
+    assert loaded.fetch_neighbours({}, acl_tokens=["role:sales"]) == []
+
+
 def test_delete_document_keeps_only_requested_points(loaded):
     keep = chunk_point_id("wiki:refunds", 1, "h1")
     loaded.delete_document("wiki:refunds", keep=[keep])
@@ -146,3 +157,26 @@ def test_exact_and_hnsw_agree_on_small_collection(loaded, encoder):
     q = _dense(encoder, "refund window")
     exact = HybridQuery(q.prefetches, limit=q.limit, exact=True)
     assert _docs(loaded.search(q, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
+
+
+def test_server_store_asks_whether_the_collection_exists_once(encoder):
+    """Every read used to pay a `collection_exists` round trip; it is asked until the collection exists."""
+    from qdrant_client import QdrantClient
+
+    from core.store.server import ServerStore
+
+    client = QdrantClient(":memory:")
+    asked = []
+    real = client.collection_exists
+    client.collection_exists = lambda name: asked.append(name) or real(name)
+    store = ServerStore(client, "counted")
+    assert store.search(_dense(encoder, "refunds"), acl_tokens=["role:sales"]) == []  # no collection yet
+    store.ensure_collection(encoder.dimension)
+    store.upsert(_chunks(encoder))
+    before = len(asked)
+    for _ in range(5):
+        assert store.search(_dense(encoder, "refunds"), acl_tokens=["role:sales"])
+        store.fetch_neighbours({"wiki:refunds": [1]}, acl_tokens=["role:sales"])
+        store.count(acl_tokens=["role:sales"])
+    assert len(asked) == before
+    store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from core import payload as P
@@ -20,10 +20,12 @@ class Condition:
 
 @dataclass(frozen=True)
 class FilterSpec:
-    """Conjunction of conditions, minus excluded point ids."""
+    """Conjunction of conditions, minus excluded point ids; when ``any_group`` is set, at least one
+    of its groups (each a conjunction) must match as well."""
 
     must: tuple[Condition, ...] = ()
     except_ids: tuple[str, ...] = ()
+    any_group: tuple[tuple[Condition, ...], ...] = ()
 
 
 NO_MATCH_TOKEN = "\x00deny"  # matches no chunk: used when a principal has no tokens at all
@@ -64,3 +66,13 @@ def narrow_to_entities(base: FilterSpec, entity_ids: Collection[str]) -> FilterS
     if not entity_ids:
         return base
     return FilterSpec(base.must + access_filter(None, entity_ids=entity_ids).must, base.except_ids)
+
+
+def neighbour_filter(acl_tokens: Collection[str], wanted: Mapping[str, Collection[int]]) -> FilterSpec:
+    """Chunks of several documents by position, in one fetch: the ACL condition is a top-level
+    ``must``, so it binds every document's group."""
+    groups = tuple(
+        access_filter(None, doc_id=doc_id, chunk_indexes=indexes).must
+        for doc_id, indexes in sorted(wanted.items()) if indexes
+    )
+    return FilterSpec(access_filter(acl_tokens).must, any_group=groups)

@@ -11,7 +11,7 @@ import qdrant_edge as qe
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter, narrow_to_entities
+from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.lock import acquire_store_lock
 from core.store.protocol import HybridQuery, PrefetchSpec
 
@@ -30,9 +30,10 @@ def _edge_filter(spec: FilterSpec) -> qe.Filter | None:
         else:
             must.append(qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.any_of))))
     must_not = [qe.HasIdCondition(set(spec.except_ids))] if spec.except_ids else None
-    if not must and not must_not:
+    should = [_edge_filter(FilterSpec(group)) for group in spec.any_group] or None
+    if not must and not must_not and not should:
         return None
-    return qe.Filter(must=must or None, must_not=must_not)
+    return qe.Filter(must=must or None, should=should, must_not=must_not)
 
 
 def _vector(spec: PrefetchSpec):  # noqa: ANN202
@@ -159,10 +160,15 @@ class EdgeStore:
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
     ) -> list[Hit]:
-        if self._shard is None or not indexes:
+        return self.fetch_neighbours({doc_id: indexes}, acl_tokens=acl_tokens)
+
+    def fetch_neighbours(
+        self, wanted: Mapping[str, Collection[int]], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        size = sum(len(indexes) for indexes in wanted.values())
+        if not size or self._shard is None:
             return []
-        spec = access_filter(acl_tokens, doc_id=doc_id, chunk_indexes=indexes)
-        return self._scroll(spec, limit=len(indexes) + 1)
+        return self._scroll(neighbour_filter(acl_tokens, wanted), limit=size + 1)
 
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
@@ -176,7 +182,7 @@ class EdgeStore:
             qe.ScrollRequest(limit=limit, filter=_edge_filter(spec), with_payload=True)
         )
         hits = [_hit(r) for r in records]
-        return sorted(hits, key=lambda h: h.payload.get(P.CHUNK_INDEX, 0))
+        return sorted(hits, key=lambda h: (h.payload.get(P.DOC_ID, ""), h.payload.get(P.CHUNK_INDEX, 0)))
 
     def count(self, *, acl_tokens: Collection[str] | None = None, filters: SearchFilters | None = None) -> int:
         if self._shard is None:

@@ -66,7 +66,14 @@ class VectorStore(Protocol):
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
     ) -> list[Hit]:
-        """Chunks of one document by position (neighbour fetch), ACL-filtered."""
+        """Chunks of one document by position, ACL-filtered (``fetch_neighbours`` for one document)."""
+        ...
+
+    def fetch_neighbours(
+        self, wanted: Mapping[str, Collection[int]], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        """Chunks of several documents by position in one ACL-filtered fetch (neighbour stitching),
+        ordered by document then position."""
         ...
 
     def document_chunks(

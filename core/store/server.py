@@ -9,7 +9,7 @@ from qdrant_client import QdrantClient, models
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter, narrow_to_entities
+from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.protocol import HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
@@ -27,9 +27,10 @@ def _client_filter(spec: FilterSpec) -> models.Filter | None:
         else:
             must.append(models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.any_of))))
     must_not = [models.HasIdCondition(has_id=list(spec.except_ids))] if spec.except_ids else None
-    if not must and not must_not:
+    should = [_client_filter(FilterSpec(group)) for group in spec.any_group] or None
+    if not must and not must_not and not should:
         return None
-    return models.Filter(must=must or None, must_not=must_not)
+    return models.Filter(must=must or None, should=should, must_not=must_not)
 
 
 def _vector(spec: PrefetchSpec):  # noqa: ANN202
@@ -57,9 +58,14 @@ class ServerStore:
         self._collection = collection
         self._shard_number = shard_number
         self._replication_factor = replication_factor
+        self._known_to_exist = False
 
     def _exists(self) -> bool:
-        return self._client.collection_exists(self._collection)
+        """Asked of the server until the collection exists, then remembered: a collection is never
+        dropped by Stitch, so every read need not pay a round trip for it."""
+        if not self._known_to_exist:
+            self._known_to_exist = self._client.collection_exists(self._collection)
+        return self._known_to_exist
 
     def ensure_collection(self, dimension: int) -> None:
         if self._exists():
@@ -73,6 +79,7 @@ class ServerStore:
         )
         for field, kind in P.INDEXED_FIELDS.items():
             self._client.create_payload_index(self._collection, field, _INDEX_KINDS[kind])
+        self._known_to_exist = True
 
     def upsert(self, chunks: Sequence[StoredChunk]) -> None:
         if not chunks:
@@ -154,10 +161,15 @@ class ServerStore:
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
     ) -> list[Hit]:
-        if not indexes or not self._exists():
+        return self.fetch_neighbours({doc_id: indexes}, acl_tokens=acl_tokens)
+
+    def fetch_neighbours(
+        self, wanted: Mapping[str, Collection[int]], *, acl_tokens: Collection[str]
+    ) -> list[Hit]:
+        size = sum(len(indexes) for indexes in wanted.values())
+        if not size or not self._exists():
             return []
-        spec = access_filter(acl_tokens, doc_id=doc_id, chunk_indexes=indexes)
-        return self._scroll(spec, limit=len(indexes) + 1)
+        return self._scroll(neighbour_filter(acl_tokens, wanted), limit=size + 1)
 
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
@@ -171,7 +183,7 @@ class ServerStore:
             self._collection, scroll_filter=_client_filter(spec), limit=limit, with_payload=True
         )
         hits = [_hit(r) for r in records]
-        return sorted(hits, key=lambda h: h.payload.get(P.CHUNK_INDEX, 0))
+        return sorted(hits, key=lambda h: (h.payload.get(P.DOC_ID, ""), h.payload.get(P.CHUNK_INDEX, 0)))
 
     def count(self, *, acl_tokens: Collection[str] | None = None, filters: SearchFilters | None = None) -> int:
         if not self._exists():
