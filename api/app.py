@@ -37,7 +37,8 @@ def _request_id(request: Request) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StitchError)
     async def _stitch_error(request: Request, exc: StitchError) -> JSONResponse:
-        return error_response(status_for(exc), str(exc), _request_id(request), code=exc.code)
+        return error_response(status_for(exc), str(exc), _request_id(request), code=exc.code,
+                              retry_after=getattr(exc, "retry_after", None))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,7 @@ from core.errors import (
     ConfigurationError,
     InputError,
     NotFoundError,
+    OverloadedError,
     PermissionDeniedError,
     StitchError,
     StoreError,
@@ -21,6 +22,7 @@ STATUS_FOR = {
     ConfigurationError: 400,
     InputError: 422,
     StoreError: 503,
+    OverloadedError: 503,
 }
 CODE_FOR_STATUS = {
     400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
@@ -34,9 +36,13 @@ def status_for(exc: StitchError) -> int:
     return next((s for cls, s in STATUS_FOR.items() if isinstance(exc, cls)), 500)
 
 
-def error_response(status: int, message: str, request_id: str, *, code: str | None = None) -> JSONResponse:
-    """The JSON error body; 401s also say how to authenticate."""
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+def error_response(
+    status: int, message: str, request_id: str, *, code: str | None = None, retry_after: int | None = None
+) -> JSONResponse:
+    """The JSON error body; 401s also say how to authenticate, overload says when to come back."""
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
     body = {"error": {"code": code or CODE_FOR_STATUS.get(status, "http_error"), "message": message,
                       "request_id": request_id}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers or None)

@@ -30,7 +30,12 @@ class Services:
 
     @cached_property
     def encoder(self) -> Encoder:
-        return load_encoder(self.settings)
+        """The model, with concurrent query encodings micro-batched (core/batching.py)."""
+        from core.batching import BatchingEncoder
+
+        s = self.settings
+        return BatchingEncoder(load_encoder(s), window_ms=s.query_batch_window_ms, max_batch=s.query_batch_max,
+                               max_queue=s.query_queue_max)
 
     @cached_property
     def store(self) -> VectorStore:

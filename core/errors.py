@@ -55,3 +55,13 @@ class StoreError(StitchError):
     """The vector store failed or is unreachable."""
 
     code = "store_unavailable"
+
+
+class OverloadedError(StitchError):
+    """Too much work is queued to take more now (HTTP 503 with Retry-After); nothing was done."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,0 +1,110 @@
+"""Dynamic micro-batching of query encodings: concurrent ``encode_query`` calls become one model call.
+
+One forward pass over 16 short queries costs far less than 16 passes (the model call has a large
+fixed cost: thread fan-out, allocation, the Python around it), so under concurrency the batcher
+turns queueing into throughput. A single caller is not slowed: a query that finds the model idle
+waits at most ``window_ms`` for company; queries that arrive while a batch runs form the next batch.
+The queue is bounded: when it is full ``encode_query`` raises ``OverloadedError`` at once (HTTP 503
+with Retry-After) instead of letting latency grow without bound.
+
+Passages (ingest) bypass the queue and go to the wrapped encoder, which takes no lock across a
+whole ingest batch, so queries are never stuck behind an ingest job.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.encoder import Encoder
+from core.errors import OverloadedError
+
+
+@dataclass
+class _Pending:
+    text: str
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: np.ndarray | None = None
+    error: BaseException | None = None
+
+
+class BatchingEncoder:
+    """An ``Encoder`` whose queries are encoded in micro-batches by one worker thread."""
+
+    def __init__(self, inner: Encoder, *, window_ms: float = 1.0, max_batch: int = 32, max_queue: int = 256) -> None:
+        self.inner = inner
+        self.name, self.dimension, self.max_tokens = inner.name, inner.dimension, inner.max_tokens
+        self._window = window_ms / 1000
+        self._max_batch = max_batch
+        self._max_queue = max_queue
+        self._queue: deque[_Pending] = deque()
+        self._cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self._seconds_per_batch = 0.01  # running estimate, for Retry-After
+        self.batches = 0  # model calls made (read by tests and the benchmark)
+        self.queries = 0
+
+    @property
+    def tokenizer(self):  # noqa: ANN201 - whatever the wrapped encoder exposes
+        return getattr(self.inner, "tokenizer", None)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        return self.inner.encode_passages(texts)
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        pending = _Pending(text)
+        with self._cond:
+            if len(self._queue) >= self._max_queue:
+                raise OverloadedError("too many queries waiting for the encoder", retry_after=self.retry_after())
+            self._queue.append(pending)
+            self._start_worker()
+            self._cond.notify()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.vector
+
+    def retry_after(self) -> int:
+        """Whole seconds until the current queue has likely drained (at least 1)."""
+        batches = -(-len(self._queue) // self._max_batch)
+        return max(1, round(batches * self._seconds_per_batch + 0.5))
+
+    def _start_worker(self) -> None:
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._run, name="stitch-query-batcher", daemon=True)
+            self._worker.start()
+
+    def _take_batch(self) -> list[_Pending]:
+        with self._cond:
+            while not self._queue:
+                self._cond.wait()
+            # Give concurrent callers a moment to join, unless the batch is already full.
+            deadline = time.monotonic() + self._window
+            while len(self._queue) < self._max_batch and (left := deadline - time.monotonic()) > 0:
+                self._cond.wait(left)
+            return [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take_batch()
+            started = time.perf_counter()
+            try:
+                vectors = self.inner.encode_passages([p.text for p in batch])
+            except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
+                for p in batch:
+                    p.error = exc
+            else:
+                for p, vector in zip(batch, vectors):
+                    p.vector = vector
+            self._seconds_per_batch = 0.8 * self._seconds_per_batch + 0.2 * (time.perf_counter() - started)
+            self.batches += 1
+            self.queries += len(batch)
+            for p in batch:
+                p.done.set()
