@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.keys import ApiKey, KeyStore, mint_key
-from api.render import context_pack_json
 from api.services import Services
 from core.config import Settings
 from core.identity import check_assertion
-from core.models import Principal, SearchFilters
-from ingest.manifest import load_manifest
-from ingest.pipeline import ingest_manifests
-from ingest.report import JobReport
-from retrieval.context import ContextRequest
+
+if TYPE_CHECKING:  # ingest's imports are not paid by `stitch query` (cold start)
+    from ingest.report import JobReport
 
 
 def run_ingest(
@@ -22,6 +20,9 @@ def run_ingest(
     take_over: bool = False, allow_mass_delete: bool = False,
 ) -> JobReport:
     """Validate every manifest first (nothing is ingested if one is bad), then sync them."""
+    from ingest.manifest import load_manifest
+    from ingest.pipeline import ingest_manifests
+
     manifests = [load_manifest(p) for p in manifest_paths]
     services = Services(settings, on_store_wait=_say)
     services.store  # noqa: B018 - take the store's lock before the model loads or the ledger is touched
@@ -77,7 +78,10 @@ def run_query(
     While ``stitch serve`` holds the embedded store, the request goes to that server instead (the
     store is never opened beside it); another holder (a CLI ingest) is waited for, bounded.
     """
+    from api.render import context_pack_json
     from api.serving import forward_context, running_server
+    from core.models import Principal, SearchFilters
+    from retrieval.context import ContextRequest
 
     asserted = check_assertion(user, roles, where="stitch query")  # the steward's own CLI: any id and role
     if running_server(settings) is None:
@@ -113,6 +117,8 @@ def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) ->
     ``context``, the roles the manifests' ACLs name, no principal ids. Demo keys that older versions
     stored are revoked, so demos never pile up keys.
     """
+    from ingest.manifest import load_manifest
+
     paths = sorted(fixtures.glob("*.yaml"))
     report = run_ingest(settings, paths, full=False, show_progress=sys.stderr.isatty())
     manifests = [load_manifest(p) for p in paths]

@@ -11,14 +11,14 @@ from core.config import Settings
 from core.encoder import Encoder, load_encoder
 from core.store.factory import open_store
 from core.store.protocol import VectorStore
-from entity_resolution.linker import RegistryLinker
-from ingest.ledger import Ledger
-from ingest.pipeline import IngestContext
-from retrieval.context import Retriever
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: `stitch query` should not pay for ingest's imports
+    from entity_resolution.linker import RegistryLinker
     from governance.feedback import FeedbackStore
     from governance.packs import PackStore
+    from ingest.ledger import Ledger
+    from ingest.pipeline import IngestContext
+    from retrieval.context import Retriever
 
 
 @dataclass
@@ -43,11 +43,14 @@ class Services:
 
     @cached_property
     def ledger(self) -> Ledger:
+        from ingest.ledger import Ledger
+
         return Ledger(self.settings.ledger_path)
 
     @cached_property
     def retriever(self) -> Retriever:
         from governance.tuning import load_state
+        from retrieval.context import Retriever
         from retrieval.search import SearchPlan
 
         state = load_state(self.settings.tuning_path)
@@ -80,6 +83,8 @@ class Services:
 
     def ingest_context(self) -> IngestContext:
         """What an ingest job writes to."""
+        from ingest.pipeline import IngestContext
+
         return IngestContext(self.settings, self.encoder, self.store, self.ledger, linker=self.entity_registry)
 
     def warm_up(self) -> None:

@@ -23,10 +23,26 @@ NEAR_DUPLICATE = 92.0  # rapidfuzz ratio on normalised text
 
 
 @lru_cache(maxsize=1)
-def _encoding():  # noqa: ANN202 - tiktoken Encoding
-    from llama_index.core.utils import get_tokenizer
+def _encoding():  # noqa: ANN202 - tiktoken Encoding.encode
+    """cl100k_base from the BPE file llama-index ships (offline), without importing llama-index
+    (seconds of a CLI cold start); the same callable ``llama_index.core.utils.get_tokenizer()`` builds."""
+    import importlib.util
+    import os
+    from functools import partial
 
-    return get_tokenizer()
+    import tiktoken
+
+    core_dir = importlib.util.find_spec("llama_index.core").submodule_search_locations[0]
+    previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = os.path.join(core_dir, "_static", "tiktoken_cache")
+    try:
+        encoding = tiktoken.get_encoding("cl100k_base")
+    finally:
+        if previous is None:
+            del os.environ["TIKTOKEN_CACHE_DIR"]
+        else:
+            os.environ["TIKTOKEN_CACHE_DIR"] = previous
+    return partial(encoding.encode, allowed_special="all")
 
 
 def count_tokens(text: str) -> int:
