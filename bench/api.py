@@ -1,11 +1,14 @@
 """HTTP API load benchmark: N concurrent clients over loopback against a real `stitch serve`.
 
-    .venv/bin/python bench/api.py --clients 50 --seconds 20
+    .venv/bin/python bench/api.py --clients 1 8 50 --seconds 15
+    .venv/bin/python bench/api.py --clients 20 --ingest-beside 600     # ingest 2x600 SciFact docs beside serving
 
 Starts a server on a scratch data dir, ingests the fixture wiki through POST /v1/ingest/jobs, then runs
-``--clients`` closed-loop clients (each sends its next request when the last one returns) for
-``--seconds`` (or ``--requests`` in total), and prints one JSON object: RPS, p50/p95/p99, errors.
-``--url`` and ``--key`` bench an already running server instead.
+each ``--clients`` level of closed-loop clients (each sends its next request when the last one returns)
+for ``--seconds`` against the same server, and prints one JSON object: per level RPS, p50/p95/p99,
+errors (503s counted apart), and ratios to the single-client figure measured in the same run.
+``--ingest-beside N`` also times an ingest job of N SciFact documents alone and then while the
+clients query (queries measured with and without it). ``--url``/``--key`` bench a running server.
 """
 
 from __future__ import annotations
@@ -81,13 +84,14 @@ async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[
             response = await http.post("/v1/context", json=body)
             ok = response.status_code == 200
         except httpx.HTTPError:
-            ok = False
+            ok, response = False, None
         out["latencies"].append(time.perf_counter() - started)
         out["errors"] += 0 if ok else 1
+        out["overloaded"] += int(response is not None and response.status_code == 503)
 
 
 async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int) -> dict:
-    out: dict = {"latencies": [], "errors": 0}
+    out: dict = {"latencies": [], "errors": 0, "overloaded": 0}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
                                  timeout=30) as http:
@@ -99,18 +103,70 @@ async def _load(url: str, key: str, *, clients: int, seconds: float, requests: i
     lat = sorted(out["latencies"])
     pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1)) if lat else (lambda q: None)
     return {
-        "clients": clients, "requests": len(lat), "errors": out["errors"], "seconds": round(elapsed, 2),
+        "clients": clients, "requests": len(lat), "errors": out["errors"], "of_which_503": out["overloaded"],
+        "seconds": round(elapsed, 2),
         "rps": round(len(lat) / elapsed, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
     }
 
 
+def _scifact_manifest(folder: Path, docs: int, skip: int) -> Path:
+    corpus = next(p / "shared/benchmarks/retrieval/scifact/corpus.jsonl" for p in ROOT.parents
+                  if (p / "shared/benchmarks").is_dir())
+    folder.mkdir(parents=True, exist_ok=True)
+    with corpus.open() as src, (folder / "corpus.jsonl").open("w") as dst:
+        for n, line in enumerate(src):
+            if skip <= n < skip + docs:
+                dst.write(line)
+    manifest = folder / "scifact.yaml"
+    manifest.write_text(f"source: sf{skip}\nkind: records\npath: corpus.jsonl\nid_field: _id\ntitle_field: title\n"
+                        "text_fields: [text]\nacl: {public: true}\n")
+    return manifest
+
+
+async def _ingest(url: str, key: str, manifest: Path) -> dict:
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as http:
+        started = time.monotonic()
+        job = (await http.post("/v1/ingest/jobs", json={"manifests": [str(manifest)]})).json()["job_id"]
+        while (state := (await http.get(f"/v1/ingest/jobs/{job}")).json())["status"] in ("queued", "running"):
+            await asyncio.sleep(0.2)
+    seconds = time.monotonic() - started
+    chunks = (state.get("report") or {}).get("chunks", 0)
+    return {"status": state["status"], "chunks": chunks, "seconds": round(seconds, 1),
+            "chunks_per_s": round(chunks / seconds, 1)}
+
+
+async def _beside(url: str, key: str, clients: int, seconds: float, manifests: tuple[Path, Path]) -> dict:
+    """Ingest alone, queries alone, then both at once (queries for as long as the second job runs)."""
+    alone = await _ingest(url, key, manifests[0])
+    queries_alone = await _load(url, key, clients=clients, seconds=seconds, requests=1 << 30)
+    job = asyncio.create_task(_ingest(url, key, manifests[1]))
+    queries_with = await _load(url, key, clients=clients, seconds=max(seconds, alone["seconds"] * 0.8),
+                               requests=1 << 30)
+    with_queries = await job
+    return {"ingest_alone": alone, "ingest_with_queries": with_queries, "queries_alone": queries_alone,
+            "queries_with_ingest": queries_with,
+            "ingest_rate_ratio": round(with_queries["chunks_per_s"] / max(alone["chunks_per_s"], 1e-9), 2),
+            "query_rps_ratio": round(queries_with["rps"] / max(queries_alone["rps"], 1e-9), 2)}
+
+
+def _levels(url: str, key: str, clients: list[int], seconds: float, requests: int) -> dict:
+    levels = [asyncio.run(_load(url, key, clients=c, seconds=seconds, requests=requests)) for c in clients]
+    base = next((lv for lv in levels if lv["clients"] == 1), None)
+    for level in levels:
+        if base:
+            level["rps_vs_1_client"] = round(level["rps"] / base["rps"], 2)
+    return {"levels": levels}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--requests", type=int, default=20_000, help="upper bound on requests in total")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 50])
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--requests", type=int, default=1 << 30, help="upper bound on requests per level")
     parser.add_argument("--manifest", type=Path, default=ROOT / "fixtures" / "manifests" / "wiki.yaml")
+    parser.add_argument("--ingest-beside", type=int, default=0, metavar="DOCS")
     parser.add_argument("--url")
     parser.add_argument("--key")
     args = parser.parse_args()
@@ -121,13 +177,18 @@ def main() -> None:
         else:
             proc, url, key = _start_server(Path(scratch), args.manifest.resolve())
         try:
-            result = asyncio.run(_load(url, key, clients=args.clients, seconds=args.seconds, requests=args.requests))
+            if args.ingest_beside:
+                pair = tuple(_scifact_manifest(Path(scratch) / f"sf{i}", args.ingest_beside, i * args.ingest_beside)
+                             for i in range(2))
+                result = asyncio.run(_beside(url, key, args.clients[0], args.seconds, pair))
+            else:
+                result = _levels(url, key, args.clients, args.seconds, args.requests)
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
     result.update(cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2), endpoint="POST /v1/context",
-                  corpus=str(args.manifest.name))
+                  corpus=str(args.manifest.name), backend=os.environ.get("STITCH_ENCODER_BACKEND", "default"))
     print(json.dumps(result))
 
 
