@@ -58,17 +58,21 @@ def _start_server(data: Path, manifest: Path) -> tuple[subprocess.Popen, str, st
     proc = subprocess.Popen([STITCH, "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=10).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        job = http.post("/v1/ingest/jobs", json={"manifests": [str(manifest)]}).json()["job_id"]
+        while http.get(f"/v1/ingest/jobs/{job}").json()["status"] in ("queued", "running"):
             time.sleep(0.3)
-    auth = {"Authorization": f"Bearer {key}"}
-    job = httpx.post(f"{url}/v1/ingest/jobs", json={"manifests": [str(manifest)]}, headers=auth).json()["job_id"]
-    while httpx.get(f"{url}/v1/ingest/jobs/{job}", headers=auth).json()["status"] in ("queued", "running"):
-        time.sleep(0.3)
+    except BaseException:
+        proc.kill()  # never leave a server behind
+        raise
     return proc, url, key
 
 

@@ -157,6 +157,8 @@ def test_exact_and_hnsw_agree_on_small_collection(loaded, encoder):
     q = _dense(encoder, "refund window")
     exact = HybridQuery(q.prefetches, limit=q.limit, exact=True)
     assert _docs(loaded.search(q, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
+    tuned = HybridQuery(q.prefetches, limit=q.limit, hnsw_ef=128, acorn=True)  # filtered-recall knobs
+    assert _docs(loaded.search(tuned, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
 
 
 def test_server_store_asks_whether_the_collection_exists_once(encoder):

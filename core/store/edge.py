@@ -122,7 +122,9 @@ class EdgeStore:
         if self._shard is None:
             return []
         base = access_filter(acl_tokens, filters)
-        params = qe.SearchParams(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        params = qe.SearchParams(
+            exact=query.exact, hnsw_ef=query.hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if query.acorn else None
+        )
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
             request = qe.QueryRequest(

@@ -35,7 +35,8 @@ class HybridQuery:
     rrf_k: int = 2
     weights: tuple[float, ...] | None = None
     exact: bool = False
-    hnsw_ef: int | None = None
+    hnsw_ef: int | None = None  # HNSW beam width (None: the index's ef_construct)
+    acorn: bool = False  # ACORN filtered search: explore 2-hop neighbours when the filter is selective
 
 
 class VectorStore(Protocol):

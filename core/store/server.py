@@ -117,7 +117,10 @@ class ServerStore:
         if not self._exists():
             return []
         base = access_filter(acl_tokens, filters)
-        params = models.SearchParams(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        params = models.SearchParams(
+            exact=query.exact, hnsw_ef=query.hnsw_ef,
+            acorn=models.AcornSearchParams(enable=True) if query.acorn else None,
+        )
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
             response = self._client.query_points(
