@@ -94,3 +94,6 @@ class Services:
         from retrieval.pack import count_tokens
 
         count_tokens("warm up")
+        # Ingest jobs chunk with the transformers tokenizer: import it now, not inside the first job,
+        # where a multi-second import would starve the event loop of the GIL.
+        getattr(self.encoder, "tokenizer", None)

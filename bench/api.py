@@ -66,9 +66,11 @@ def _start_server(data: Path, manifest: Path) -> tuple[subprocess.Popen, str, st
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
-        http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
-        job = http.post("/v1/ingest/jobs", json={"manifests": [str(manifest)]}).json()["job_id"]
-        while http.get(f"/v1/ingest/jobs/{job}").json()["status"] in ("queued", "running"):
+        auth = {"Authorization": f"Bearer {key}"}
+        job = httpx.post(f"{url}/v1/ingest/jobs", json={"manifests": [str(manifest)]}, headers=auth,
+                         timeout=120).json()["job_id"]
+        while httpx.get(f"{url}/v1/ingest/jobs/{job}", headers=auth, timeout=120).json()["status"] in (
+                "queued", "running"):
             time.sleep(0.3)
     except BaseException:
         proc.kill()  # never leave a server behind
