@@ -48,10 +48,11 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float = 120) -> No
 def _ingest_over_http(url: str, key: str) -> None:
     """The served store starts empty: fill it with an ingest job and wait for the report."""
     auth = {"Authorization": f"Bearer {key}"}
-    job_id = httpx.post(f"{url}/v1/ingest/jobs", json={"manifests": [WIKI]}, headers=auth).json()["job_id"]
+    job_id = httpx.post(f"{url}/v1/ingest/jobs", json={"manifests": [WIKI]}, headers=auth, timeout=60).json()["job_id"]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        job = httpx.get(f"{url}/v1/ingest/jobs/{job_id}", headers=auth).json()
+        # A poll may wait seconds for the GIL while the job partitions files on a loaded box.
+        job = httpx.get(f"{url}/v1/ingest/jobs/{job_id}", headers=auth, timeout=60).json()
         if job["status"] not in ("queued", "running"):
             assert job["status"] == "succeeded" and job["report"]["added"] >= 6, job
             return
