@@ -25,23 +25,27 @@ NEAR_DUPLICATE = 92.0  # rapidfuzz ratio on normalised text
 @lru_cache(maxsize=1)
 def _encoding():  # noqa: ANN202 - tiktoken Encoding.encode
     """cl100k_base from the BPE file llama-index ships (offline), without importing llama-index
-    (seconds of a CLI cold start); the same callable ``llama_index.core.utils.get_tokenizer()`` builds."""
+    (seconds of a CLI cold start); the same callable ``llama_index.core.utils.get_tokenizer()`` builds.
+
+    tiktoken's constructor would download the file; its loader is pointed at the shipped copy instead
+    (named by tiktoken's own cache key, the SHA-1 of the URL)."""
+    import hashlib
     import importlib.util
-    import os
     from functools import partial
+    from pathlib import Path
+    from unittest import mock
 
     import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+    from tiktoken_ext import openai_public
 
-    core_dir = importlib.util.find_spec("llama_index.core").submodule_search_locations[0]
-    previous = os.environ.get("TIKTOKEN_CACHE_DIR")
-    os.environ["TIKTOKEN_CACHE_DIR"] = os.path.join(core_dir, "_static", "tiktoken_cache")
-    try:
-        encoding = tiktoken.get_encoding("cl100k_base")
-    finally:
-        if previous is None:
-            del os.environ["TIKTOKEN_CACHE_DIR"]
-        else:
-            os.environ["TIKTOKEN_CACHE_DIR"] = previous
+    shipped = Path(importlib.util.find_spec("llama_index.core").submodule_search_locations[0]) / "_static" / "tiktoken_cache"
+
+    def local(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        return load_tiktoken_bpe(str(shipped / hashlib.sha1(url.encode()).hexdigest()), expected_hash)
+
+    with mock.patch.object(openai_public, "load_tiktoken_bpe", local):
+        encoding = tiktoken.Encoding(**openai_public.cl100k_base())
     return partial(encoding.encode, allowed_special="all")
 
 
