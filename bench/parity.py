@@ -15,7 +15,8 @@ import tempfile
 from pathlib import Path
 
 from core.config import Settings
-from evaluation.retrieval import build_index, compare_plans, eval_settings, load_beir
+from evaluation.metrics import percentile
+from evaluation.retrieval import build_index, compare_plans, context_packs, eval_settings, load_beir
 from retrieval.search import SearchPlan
 
 SCIFACT = next(p / "shared" / "benchmarks" / "retrieval" / "scifact" for p in Path(__file__).resolve().parents
@@ -30,12 +31,15 @@ def scifact(backend: str, workdir: Path) -> dict:
     plans = {mode: SearchPlan(mode=mode, prefetch_limit=base.prefetch_limit, fusion=base.fusion, rrf_k=base.rrf_k)
              for mode in ("dense", "hybrid")}
     scores = compare_plans(services.retriever, beir, plans, split="test")
+    queries = {q: beir.queries[q] for q in list(beir.qrels["test"])[:100] if q in beir.queries}
+    context_ms, _ = context_packs(services.retriever, queries, beir.qrels["test"])  # in-process /v1/context path
     from core.store.factory import close_store
 
     chunks = services.store.count()
     close_store(settings)
     return {"chunks": chunks, "index_build_seconds": round(seconds, 1), "reused": report.unchanged,
-            **{f"{mode}_ndcg@10": round(m["ndcg@10"], 4) for mode, m in scores.items()}}
+            **{f"{mode}_ndcg@10": round(m["ndcg@10"], 4) for mode, m in scores.items()},
+            "context_ms": {"p50": round(percentile(context_ms, 50), 2), "p95": round(percentile(context_ms, 95), 2)}}
 
 
 def fixtures(backend: str, workdir: Path) -> dict:
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         out[backend] = {} if args.skip_fixtures else {"fixtures": fixtures(backend, args.workdir)}
         if not args.skip_scifact:
             out[backend]["scifact_test"] = scifact(backend, args.workdir)
+        sys.stderr.write(json.dumps({backend: out[backend]}) + "\n")  # each backend as soon as it is done
     sys.stdout.write(json.dumps(out) + "\n")
     return 0
 
