@@ -146,7 +146,7 @@ def test_overload_is_http_503_with_retry_after(wiki_index):
     services = Services(indexed.settings)
     inner = GatedEncoder(real=indexed.encoder)
     services.__dict__["encoder"] = BatchingEncoder(inner, window_ms=0, max_queue=1)
-    key = KeyStore(indexed.settings.keys_path).create(scopes=("context",), roles=("sales",))
+    key = KeyStore(indexed.settings.keys_path).create(scopes=("context",), roles=("sales",), principals=("*",))
     inner.gate.set()  # start-up warms the model up
     with TestClient(create_app(indexed.settings, services=services)) as client:
         assert client.post("/v1/context", headers={"Authorization": f"Bearer {key}"},
