@@ -103,6 +103,8 @@ def create_app(
                 on_stop()
             jobs.stop()
             audit.flush()
+            if "pack_store" in services.__dict__:  # commit what the pack writer still holds
+                services.pack_store.flush()
 
     app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs

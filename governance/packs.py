@@ -8,6 +8,7 @@ into evaluation data) and is shown only to keys with the ``audit`` scope.
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Collection
@@ -66,24 +67,63 @@ class PackRecord:
 
 
 class PackStore:
-    """SQLite table of pack records (WAL: the API writes, ``stitch`` commands read)."""
+    """SQLite table of pack records (WAL: the API writes, ``stitch`` commands read).
+
+    ``record`` never waits for the disk: a writer thread commits queued records in batches (one
+    transaction each), so the request path pays a queue put. Reads first wait for the queue to drain."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = open_db(path, _SCHEMA)
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a crash may lose the last batch
+        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=10_000)
+        self._writer = threading.Thread(target=self._drain, name="stitch-pack-writer", daemon=True)
+        self._writer.start()
 
     def record(self, pack: PackRecord) -> None:
         """Keep one request's record. Callers may choose request ids (X-Request-ID), so a repeated id
         adds a record rather than replacing one: nothing a caller sends can erase what was returned."""
-        body = json.dumps(asdict(pack), ensure_ascii=False, separators=(",", ":"))
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO packs (request_id, created_at, key_id, principal_id, body) VALUES (?, ?, ?, ?, ?)",
-                (pack.request_id, pack.created_at, pack.key_id, pack.principal_id, body),
+        row = (pack.request_id, pack.created_at, pack.key_id, pack.principal_id,
+               json.dumps(asdict(pack), ensure_ascii=False, separators=(",", ":")))
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:  # the writer is behind: write this one ourselves rather than drop it
+            self._write([row])
+
+    def _drain(self) -> None:
+        while (row := self._queue.get()) is not None:
+            batch = [row]
+            while len(batch) < 500:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:  # stop after this batch: hand the marker back to the outer loop
+                    self._queue.task_done()
+                    self._queue.put(None)
+                    break
+                batch.append(more)
+            try:
+                self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+        self._queue.task_done()
+
+    def _write(self, rows: list[tuple]) -> None:
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO packs (request_id, created_at, key_id, principal_id, body) VALUES (?, ?, ?, ?, ?)", rows
             )
+
+    def flush(self) -> None:
+        """Wait until every queued record is committed."""
+        self._queue.join()
 
     def get(self, request_id: str) -> PackRecord:
         """The latest record of ``request_id`` (NotFoundError if unknown)."""
+        self.flush()
         with self._lock:
             row = self._db.execute(
                 "SELECT body FROM packs WHERE request_id = ? ORDER BY seq DESC LIMIT 1", (request_id,)
@@ -94,10 +134,15 @@ class PackStore:
 
     def forget_before(self, cutoff: float) -> int:
         """Drop records older than ``cutoff`` (epoch seconds); returns how many (retention)."""
+        self.flush()
         with self._lock:
             return self._db.execute("DELETE FROM packs WHERE created_at < ?", (cutoff,)).rowcount
 
     def close(self) -> None:
+        """Commit what is queued, stop the writer, close the file."""
+        if self._writer.is_alive():
+            self._queue.put(None)
+            self._writer.join(timeout=10)
         self._db.close()
 
 

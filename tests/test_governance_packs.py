@@ -137,3 +137,18 @@ def test_acl_origin_names_the_rule_or_record_field(tmp_path):
     items = {i.doc_id: i for i in iter_source_items(load_manifest(tmp_path / "rows.yaml"))}
     assert items["crm:1"].acl_origin == "field 'visible_to' + acl.public"
     assert items["crm:2"].acl_origin == "acl.default + acl.public"
+
+
+def test_pack_records_are_committed_off_the_request_path_and_survive_a_reopen(tmp_path):
+    from governance.packs import PackRecord, PackStore, PassageRecord
+
+    store = PackStore(tmp_path / "packs.sqlite3")
+    for i in range(300):
+        store.record(PackRecord(f"r{i}", float(i), "k", "alice", ("sales",), ("role:sales",), "q", "m",
+                                (PassageRecord(1, "wiki:a.md", ("c",), ("h",), ("role:sales",)),)))
+    assert store.get("r299").principal_id == "alice"  # a read waits for queued records
+    store.close()
+    reopened = PackStore(tmp_path / "packs.sqlite3")
+    assert reopened.get("r0").passages[0].doc_id == "wiki:a.md"
+    assert reopened.forget_before(150.0) == 150
+    reopened.close()

@@ -45,7 +45,7 @@ async def post_context(
     pack = replace(pack, request_id=http.state.request_id)
     record = record_for(pack, key_id=key.key_id, principal_id=request.principal.id,
                         roles=request.principal.roles, query=request.query)
-    await run_in_threadpool(services.pack_store.record, record)
+    services.pack_store.record(record)  # a queue put: the writer thread commits it
     metrics.observe_stages(pack.timings_ms)
     note(http, doc_ids=sorted({p.doc_id for p in pack.passages}),
          chunk_ids=[c for p in pack.passages for c in p.chunk_ids], content_hashes=[content_hash(p.text) for p in pack.passages])
