@@ -22,6 +22,8 @@ from api.services import Services
 from core.config import Settings
 from core.errors import StitchError
 from evaluation.leaks_corpus import CANARY_PATTERN, CorpusPlan, apply_resync_changes, build_corpus
+from evaluation.leaks_identity import TestIdentityProvider
+from evaluation.leaks_identity import supported as jwt_supported
 from evaluation.leaks_judge import EntityMap, Judge
 from evaluation.leaks_oracle import AccessOracle, KeyGrant
 from evaluation.leaks_probes import MISSING_DOC, MISSING_ENTITY, ProbeContext, ProbeKey, run_probes
@@ -53,8 +55,8 @@ def manifest_paths(corpus: Path) -> list[Path]:
     return sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
 
 
-def _settings(data_dir: Path, corpus: Path) -> Settings:
-    extra = {}
+def _settings(data_dir: Path, corpus: Path, idp: TestIdentityProvider | None) -> Settings:
+    extra = idp.settings_fields() if idp else {}
     if "ingest_roots" in Settings.model_fields:  # API ingest confined to configured roots (confinement)
         extra["ingest_roots"] = [corpus]
     return Settings(data_dir=data_dir, **extra)
@@ -94,12 +96,15 @@ def steward_entities(services: Services) -> EntityMap:
     return found
 
 
-def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey], ProbeKey | None]:
-    """Context keys of every kind, two ingest keys (one may not read the other's jobs), a metrics key."""
-    binds = "principals" in inspect.signature(store.create).parameters  # identity helper's key binding
+def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey], ProbeKey | None, ProbeKey]:
+    """Context keys of every kind, two ingest keys (one may not read the other's jobs), a metrics key, and
+    the service key that forwards verified users' tokens."""
+    parameters = inspect.signature(store.create).parameters
+    binds = "principals" in parameters  # keys state the principal ids they may assert (identity change)
+    verifies = "verified_users_only" in parameters
 
-    def make(name: str, scope: str, roles: tuple[str, ...], principals: tuple[str, ...] = ()) -> ProbeKey:
-        extra = {"principals": principals} if binds else {}
+    def make(name: str, scope: str, roles: tuple[str, ...], principals: tuple[str, ...] = (), **more) -> ProbeKey:
+        extra = {"principals": principals, **more} if binds else {}
         secret = store.create(scopes=(scope,), roles=roles, name=name, **extra)
         return ProbeKey(name, secret, KeyGrant(roles, principals if binds else ()), scope)
 
@@ -110,7 +115,8 @@ def _create_keys(store: KeyStore) -> tuple[list[ProbeKey], list[ProbeKey], Probe
         make("no-roles", "context", ()),
     ]
     ingest = [make("ingest-a", "ingest", ()), make("ingest-b", "ingest", ())]
-    return context, ingest, (make("metrics", "metrics", ()) if "metrics" in SCOPES else None)
+    forwarder = make("user-forwarder", "context", (), **({"verified_users_only": True} if verifies else {}))
+    return context, ingest, (make("metrics", "metrics", ()) if "metrics" in SCOPES else None), forwarder
 
 
 def _submit_jobs(client, ctx: ProbeContext, corpus: Path, plan: CorpusPlan) -> None:  # noqa: ANN001
@@ -154,6 +160,7 @@ class LeakLab:
     settings: Settings
     services: Services
     info: dict
+    idp: TestIdentityProvider | None = None
 
     def close(self) -> None:
         self.services.store.close()
@@ -168,7 +175,8 @@ def prepare_lab(*, seed: int = 0, corpus: Path | None = None, encoder: object | 
     corpus = scratch / "corpus" if generated else Path(corpus).resolve()
     if generated:
         build_corpus(corpus, seed=seed)
-    settings = _settings(scratch / "data", corpus)
+    idp = TestIdentityProvider(scratch / "idp") if jwt_supported() else None
+    settings = _settings(scratch / "data", corpus, idp)
     services = Services(settings)
     services.__dict__["encoder"] = CachedQueryEncoder(encoder or services.encoder)
     paths = manifest_paths(corpus)
@@ -178,7 +186,7 @@ def prepare_lab(*, seed: int = 0, corpus: Path | None = None, encoder: object | 
         apply_resync_changes(corpus)
         info["resync"] = _ingest_each(paths, services)
     info["ingest_seconds"] = round(time.perf_counter() - started, 2)
-    return LeakLab(scratch, corpus, CorpusPlan.load(corpus), settings, services, info)
+    return LeakLab(scratch, corpus, CorpusPlan.load(corpus), settings, services, info, idp)
 
 
 def run_leaks(*, probes: int = DEFAULT_PROBES, seed: int = 0, corpus: Path | None = None,
@@ -207,13 +215,14 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> d
     oracle = AccessOracle.from_manifests(manifest_paths(lab.corpus))
     entities = steward_entities(services)
     judge, plan = Judge(oracle, lab.plan, entities), lab.plan
-    context_keys, ingest_keys, metrics_key = _create_keys(KeyStore(lab.settings.keys_path))
+    context_keys, ingest_keys, metrics_key, forwarder = _create_keys(KeyStore(lab.settings.keys_path))
     doc_targets = sorted(set(oracle.docs) | {c.doc_id for c in plan.canaries} | {MISSING_DOC})
     tally = Tally()
     try:
         with TestClient(create_app(lab.settings, services=services)) as client:
             ctx = ProbeContext(client, judge, context_keys, ingest_keys, _queries(plan, oracle), doc_targets,
-                               sorted(set(entities.docs) | {MISSING_ENTITY}), metrics_key=metrics_key)
+                               sorted(set(entities.docs) | {MISSING_ENTITY}), metrics_key=metrics_key,
+                               idp=lab.idp, forwarder=forwarder)
             _submit_jobs(client, ctx, lab.corpus, plan)
             t0 = time.perf_counter()
             for endpoint, outcome, leaks in run_probes(ctx, probes, seed=seed):
@@ -222,7 +231,8 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> d
     finally:
         for name, value in saved.items():  # un-wrap: later probes of this lab see the real store again
             services.__dict__.pop(name, None) if value is None else services.__dict__.__setitem__(name, value)
-    classes = sorted({c.cls for c in plan.canaries} | {"jobs", "confinement", "replay"})
+    classes = {c.cls for c in plan.canaries} | {"jobs", "confinement", "replay"} | ({"jwt"} if lab.idp else set())
+    classes = sorted(classes)
     corpus_info = {**lab.info, "documents": len(oracle.docs), "canaries": len(plan.canaries),
                    "entities": len(entities.docs), "queries": len(ctx.queries), "classes": classes}
     return build_report(tally, classes=classes, corpus=corpus_info,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from evaluation.leaks_corpus import ROLES, USERS
+from evaluation.leaks_identity import TestIdentityProvider, UserToken
 from evaluation.leaks_judge import Judge, Leak
 from evaluation.leaks_oracle import KeyGrant
 
@@ -36,23 +37,39 @@ class Principal:
     key: ProbeKey
     id: str | None  # None: no particular user (the field is left out)
     roles: tuple[str, ...]
+    user: UserToken | None = None  # a verified end user's token sent along (evaluation.leaks_identity)
 
     @property
     def tokens(self) -> frozenset[str]:
-        return self.key.grant.legit_tokens(self.id, list(self.roles))
+        """What the request may be answered with (the oracle's legitimate principal)."""
+        if self.user is None:
+            return self.key.grant.legit_tokens(self.id, list(self.roles))
+        if self.user.roles is None:
+            return frozenset({"public"})
+        granted = [r for r in (self.roles or self.user.roles) if r in self.user.roles]
+        return frozenset({"public", f"user:{self.user.subject}", *(f"role:{r}" for r in granted)})
+
+    def must_refuse(self) -> bool:
+        if self.user is None:
+            return self.key.grant.must_refuse(self.id, list(self.roles))
+        renamed = self.id is not None and self.id != self.user.subject
+        return self.user.roles is None or renamed or any(r not in self.user.roles for r in self.roles)
 
     @property
     def headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.key.secret}"}
+        user = {self.user.header: self.user.token} if self.user else {}
+        return {"Authorization": f"Bearer {self.key.secret}", **user}
 
     @property
     def claimed(self) -> frozenset[str]:
         """What the caller asked to be: every asserted role and its id, vouched for or not."""
-        user = {f"user:{self.id}"} if self.id else set()
-        return frozenset({"public", *user, *(f"role:{r}" for r in self.roles)})
+        user = {f"user:{i}" for i in (self.id, self.user and self.user.subject) if i}
+        token_roles = self.user.roles or () if self.user else ()
+        return frozenset({"public", *user, *(f"role:{r}" for r in (*self.roles, *token_roles))})
 
     def label(self) -> str:
-        return f"{self.key.name}:{self.id or '-'}:{'+'.join(self.roles) or '-'}"
+        user = f"[jwt {self.user.subject} {self.user.kind}]" if self.user else ""
+        return f"{self.key.name}{user}:{self.id or '-'}:{'+'.join(self.roles) or '-'}"
 
     def params(self) -> dict:
         """The assertion as query parameters (``?principal_id=…&role=…``)."""
@@ -93,10 +110,14 @@ class ProbeContext:
     missing_bodies: dict[tuple, str] = field(default_factory=dict)
     bad_ingest_bodies: list[dict] = field(default_factory=list)
     metrics_key: ProbeKey | None = None  # a key with the metrics scope, where that scope exists
+    idp: TestIdentityProvider | None = None  # verified end users, where Settings can verify them
+    forwarder: ProbeKey | None = None  # the service key user tokens ride along
     request_ids: list[str] = field(default_factory=list)  # context packs served so far (replay, feedback)
 
 
 def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
+    if ctx.idp and ctx.forwarder and rng.random() < 0.15:
+        return _verified_principal(ctx, rng)
     key = rng.choice(ctx.keys)
     allowed = ROLES if "*" in key.grant.roles else key.grant.roles
     pool = list(allowed) if rng.random() < 0.75 else list(ROLES)
@@ -105,6 +126,15 @@ def random_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
         roles.append(rng.choice(ODD_ROLES))
     pid = rng.choice([*USERS, *USERS, "alice", "mallory", f"u{rng.randint(0, 999)}", None, None])
     return Principal(key, pid, tuple(dict.fromkeys(roles)))
+
+
+def _verified_principal(ctx: ProbeContext, rng: random.Random) -> Principal:
+    """A signed user token (sometimes a bad one); the body repeats, narrows, renames or widens it now and then."""
+    user = ctx.idp.token(rng)
+    pid = rng.choices([None, user.subject, rng.choice(USERS)], [6, 3, 1])[0]
+    mapped = list(user.roles or ())
+    roles = rng.choices([[], rng.sample(mapped, k=min(1, len(mapped))), [rng.choice(ROLES)]], [6, 3, 1])[0]
+    return Principal(ctx.forwarder, pid, tuple(roles), user)
 
 
 def _query(ctx: ProbeContext, rng: random.Random) -> str:
@@ -117,9 +147,11 @@ def _body(p: Principal, query: str, rng: random.Random) -> dict:
 
 
 def _outcome(endpoint: str, p: Principal, request: str, response, **kw) -> Outcome:  # noqa: ANN001
-    refused = p.key.grant.must_refuse(p.id, list(p.roles))
-    return Outcome(endpoint, f"{p.label()} {request}", response.status_code, response.text, p.tokens,
-                   claimed=p.claimed, refused_expected=refused, **kw)
+    out = Outcome(endpoint, f"{p.label()} {request}", response.status_code, response.text, p.tokens,
+                  claimed=p.claimed, refused_expected=p.must_refuse(), **kw)
+    if p.user and p.user.roles is None and response.status_code == 200:
+        out.leaks.append(("jwt", "status", f"a {p.user.kind} user token was accepted"))
+    return out
 
 
 def _post_retrieval(path: str) -> Callable:
@@ -165,7 +197,7 @@ def _hidden_like_missing(ctx: ProbeContext, p: Principal, url: str, missing: str
     """A hidden target must answer exactly like a target that does not exist."""
     if response.status_code == 200:
         return [(cls, "status", f"200 for hidden {target}")]
-    cache_key = (p.key.name, url, p.id, p.roles)
+    cache_key = (p.key.name, url, p.id, p.roles, p.user)
     if cache_key not in ctx.missing_bodies:
         params = p.params()
         ctx.missing_bodies[cache_key] = ctx.client.get(f"{url}/{missing}", params=params, headers=p.headers).text
@@ -179,7 +211,7 @@ def send_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcom
     params = p.params()
     response = ctx.client.get(f"/v1/documents/{target}", params=params, headers=p.headers)
     out = _outcome("/v1/documents/{id}", p, target, response, exempt=(target,))
-    refused = out.refused_expected and response.status_code in (403, 422)
+    refused = out.refused_expected and response.status_code in (401, 403, 422)
     if not refused and target not in ctx.judge.visible(p.tokens):
         out.leaks += _hidden_like_missing(ctx, p, "/v1/documents", MISSING_DOC, target, response,
                                           ctx.judge.doc_class(target))
@@ -202,7 +234,7 @@ def send_entity_show(ctx: ProbeContext, p: Principal, rng: random.Random) -> Out
     params = p.params()
     response = ctx.client.get(f"/v1/entities/{target}", params=params, headers=p.headers)
     out = _outcome("/v1/entities/{id}", p, target, response, exempt=(target,))
-    if out.refused_expected and response.status_code in (403, 422):
+    if out.refused_expected and response.status_code in (401, 403, 422):
         return out
     if not ctx.judge.entity_visible_docs(target, p.tokens):
         out.leaks += _hidden_like_missing(ctx, p, "/v1/entities", MISSING_ENTITY, target, response,
