@@ -40,6 +40,8 @@ class Document:
     acl: tuple[str, ...] = ()
     updated_at: datetime | None = None
     sections: tuple[Section, ...] = ()
+    # where updated_at came from: email_header | pdf_metadata | office_metadata | record_field | mtime
+    updated_source: str | None = None
     entity_mentions: tuple[tuple[str, str], ...] = ()  # (entity type, surface form)
     content_hash: str = ""
     redaction: tuple[dict, ...] = ()  # the source's redaction rules (governance.redaction), applied when served

@@ -28,6 +28,7 @@ CONTENT_HASH = "content_hash"
 DOC_HASH = "doc_hash"
 UPDATED_AT = "updated_at"
 UPDATED_TS = "updated_ts"
+UPDATED_SOURCE = "updated_source"  # which date updated_at is (the document's own, or the file's mtime)
 TEXT = "text"
 ACL_ORIGIN = "acl_origin"  # which manifest rule or record field gave the ACL (explanations)
 REDACT = "redact"  # redaction rules (only on chunks of sources that have them)
@@ -84,5 +85,6 @@ def chunk_payload(
         DOC_HASH: document.content_hash,
         UPDATED_AT: updated.isoformat() if updated else None,
         UPDATED_TS: to_timestamp(updated),
+        UPDATED_SOURCE: document.updated_source if updated else None,
         TEXT: chunk.text,
     }

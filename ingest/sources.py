@@ -21,6 +21,7 @@ from core.models import Document, Section
 from core.pathmatch import first_match
 from ingest.clean import clean_text
 from ingest.manifest import Manifest
+from ingest.dates import document_date
 from ingest.partition import FILE_EXTENSIONS, Block, partition_file
 from ingest.rows import Row, rows_of
 
@@ -85,6 +86,7 @@ def _fingerprint(*parts: bytes | str) -> str:
 def assemble_document(
     blocks: list[Block], *, doc_id: str, source: str, title: str, uri: str | None,
     acl: tuple[str, ...], updated_at: datetime | None, entity_mentions: tuple = (), fingerprint: str = "",
+    updated_source: str | None = None,
 ) -> Document:
     """Join cleaned blocks into document text with one Section per block (offsets, page, path)."""
     parts: list[str] = []
@@ -107,7 +109,7 @@ def assemble_document(
     return Document(
         doc_id=doc_id, source=source, title=title, text=body, uri=uri, acl=acl,
         updated_at=updated_at, sections=tuple(sections), entity_mentions=entity_mentions,
-        content_hash=fingerprint,
+        content_hash=fingerprint, updated_source=updated_source if updated_at else None,
     )
 
 
@@ -151,8 +153,8 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
     except OSError as exc:
         return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id, acl, acl_origin=origin)
     uri = manifest.uri_template.format(relpath=relpath) if manifest.uri_template else None
-    updated = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
-    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", origin, "file-v2")
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    fingerprint = _fingerprint(raw, "|".join(acl), uri or "", origin, "file-v3")
 
     def load() -> Document:
         blocks = partition_file(path)  # re-read: listing a big tree must not hold every file in memory
@@ -160,9 +162,10 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
             raise InputError("no text could be extracted (scanned or image-only? OCR is not enabled)")
         first_title = next((b.text for b in blocks if b.kind == "title"), None)
         title = clean_text(first_title or path.stem.replace("_", " ").replace("-", " "))
+        updated, updated_source = document_date(path) or (mtime, "mtime")  # its own date first
         return assemble_document(
             blocks, doc_id=doc_id, source=manifest.source, title=title[:300], uri=uri, acl=acl,
-            updated_at=updated, fingerprint=fingerprint,
+            updated_at=updated, fingerprint=fingerprint, updated_source=updated_source,
         )
 
     return SourceItem(doc_id, fingerprint, relpath, load, acl, acl_origin=origin)
@@ -246,7 +249,7 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
         except (KeyError, IndexError, ValueError) as exc:
             raise InputError(f"uri_template needs field {exc}") from exc
     derived = [title, text_parts, acl, uri, updated.isoformat() if updated else None, mentions, origin]
-    fingerprint = _fingerprint(json.dumps(derived, default=str), "record-v2")
+    fingerprint = _fingerprint(json.dumps(derived, default=str), "record-v3")
 
     def load() -> Document:
         if not text_parts:
@@ -254,7 +257,7 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
         blocks = [Block(title, "title")] + [Block(t, "text") for t in text_parts]
         return assemble_document(
             blocks, doc_id=doc_id, source=manifest.source, title=title[:300], uri=uri, acl=acl,
-            updated_at=updated, entity_mentions=mentions, fingerprint=fingerprint,
+            updated_at=updated, entity_mentions=mentions, fingerprint=fingerprint, updated_source="record_field",
         )
 
     return SourceItem(doc_id, fingerprint, label, load, acl, acl_defaulted=defaulted and bool(manifest.acl.field),
