@@ -62,25 +62,51 @@ def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _token_cut(text: str, start: int, end: int, budget: int, counter: TokenCounter) -> list[tuple[int, int]]:
-    """Split an over-long sentence at word boundaries into pieces of at most ``budget`` tokens."""
+def _token_cut(text: str, start: int, end: int, budget: int, counter: TokenCounter) -> list[tuple[int, int, bool]]:
+    """Split an over-long sentence at word boundaries into pieces of at most ``budget`` tokens.
+
+    A "word" longer than the window (a base64 blob, a URL, CJK text without spaces) is cut inside
+    the word; those pieces are flagged ``True`` so the packer keeps each one alone (two halves of one
+    word joined again would be re-tokenized as one word, with a different count)."""
     words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
     counts = counter.count_tokens([text[start + s : start + e] for s, e in words])
-    pieces, piece_start, used = [], None, 0
+    pieces: list[tuple[int, int, bool]] = []
+    piece_start, used, last_end = None, 0, start
     for (s, e), n in zip(words, counts):
-        if piece_start is not None and used + n > budget:
-            pieces.append((piece_start, last_end))
+        if piece_start is not None and (used + n > budget or n > budget):
+            pieces.append((piece_start, last_end, False))
             piece_start, used = None, 0
+        if n > budget:
+            pieces.extend((a, b, True) for a, b in _cut_word(text, start + s, start + e, budget, counter))
+            continue
         if piece_start is None:
             piece_start = start + s
-        if n > budget:  # one "word" longer than the window (e.g. a base64 blob): hard cut
-            pieces.append((piece_start, start + e))
-            piece_start, used = None, 0
-            continue
         used += n
         last_end = start + e
     if piece_start is not None:
-        pieces.append((piece_start, last_end))
+        pieces.append((piece_start, last_end, False))
+    return pieces
+
+
+def _cut_word(text: str, start: int, end: int, budget: int, counter: TokenCounter) -> list[tuple[int, int]]:
+    """Cut one over-long word into character spans of at most ``budget`` tokens each.
+
+    Binary search on the prefix length: token counts of prefixes are not strictly monotonic (WordPiece
+    turns a word over 100 characters into one [UNK]), so the invariant kept is only "the prefix
+    chosen fits", which is what the window needs."""
+    pieces = []
+    while start < end:
+        lo, hi = 1, end - start  # a single character always fits
+        if counter.count_tokens([text[start:end]])[0] <= budget:
+            lo = hi
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if counter.count_tokens([text[start : start + mid]])[0] <= budget:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append((start, start + lo))
+        start += lo
     return pieces
 
 
@@ -102,6 +128,13 @@ class _Packer:
             cost = tokens + (separator if self._units else 0)
         self._units.append((start, end, tokens))
         self._used += cost
+
+    def add_alone(self, start: int, end: int, tokens: int) -> None:
+        """A piece cut inside a word: a chunk of its own, no overlap carried into or out of it."""
+        self._emit()
+        self._units, self._used = [(start, end, tokens)], tokens
+        self._emit()
+        self._last = []
 
     def _carry_overlap(self, incoming: int) -> None:
         tail, used = [], 0
@@ -190,12 +223,16 @@ def _pack_group(text: str, sections: tuple[Section, ...], group: _Group, counts:
         sentences = _sentence_spans(text, section.start, section.end)
         sentence_counts = counter.count_tokens([text[s:e] for s, e in sentences])  # one call, not one per sentence
         for (s, e), n in zip(sentences, sentence_counts):
-            pieces = [(s, e, n)] if n <= packer.budget else [
-                (ps, pe, counter.count_tokens([text[ps:pe]])[0])
-                for ps, pe in _token_cut(text, s, e, packer.budget, counter)
-            ]
-            for ps, pe, pn in pieces:
-                packer.add(ps, pe, pn, overlap_ok=True)
+            if n <= packer.budget:
+                packer.add(s, e, n, overlap_ok=True)
+                continue
+            pieces = _token_cut(text, s, e, packer.budget, counter)
+            piece_counts = counter.count_tokens([text[ps:pe] for ps, pe, _ in pieces])
+            for (ps, pe, inside_word), pn in zip(pieces, piece_counts):
+                if inside_word:
+                    packer.add_alone(ps, pe, pn)
+                else:
+                    packer.add(ps, pe, pn, overlap_ok=True)
     return packer.finish()
 
 

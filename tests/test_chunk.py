@@ -85,3 +85,49 @@ def test_tables_split_between_rows(encoder):
     chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=64, overlap_tokens=0))
     assert len(chunks) > 2
     assert all(c.text.startswith("Plan ") and c.text.endswith("seats") for c in chunks)
+
+
+# --- over-long "words": every chunk fits the window whatever the input (issue 11) -----------------
+
+import base64  # noqa: E402
+import random  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _assert_fits(encoder, text: str, max_tokens: int = 254) -> None:
+    doc = _doc([Block("Attachment", "title"), Block(text, "text", depth=1)])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy(max_tokens=max_tokens, overlap_tokens=16))
+    counts = encoder.count_tokens([c.embed_text for c in chunks])
+    assert max(counts) <= max_tokens, (max(counts), [c.text[:60] for c, n in zip(chunks, counts) if n > max_tokens])
+    for chunk in chunks:
+        assert doc.text[chunk.start : chunk.end] == chunk.text
+    covered = "".join(doc.text[c.start : c.end] for c in chunks)
+    assert set(text.split()[-1]) <= set(covered)  # nothing dropped at the end
+
+
+def test_a_base64_blob_is_cut_to_the_window(encoder):
+    blob = base64.b64encode(random.Random(11).randbytes(1500)).decode()  # ~2,000 characters, ~1,200 tokens
+    assert encoder.count_tokens([blob])[0] > 254
+    _assert_fits(encoder, f"Log excerpt: {blob} end of excerpt.")
+
+
+def test_varied_blobs_are_cut_to_the_window(encoder):
+    rng = random.Random(5)
+    blobs = [
+        "".join(rng.choice("0123456789abcdef") for _ in range(3000)),                       # hex dump
+        "https://example.com/" + "/".join(f"seg{i}?q={i}&r=%2F{i}" for i in range(300)),    # huge URL
+        "路线规划软件" * 300,                                                                 # CJK, no spaces
+        "🙂" * 800,                                                                         # emoji run
+        "a.b," * 900,                                                                       # punctuation-dense
+    ]
+    for blob in blobs:
+        _assert_fits(encoder, blob)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet=st.sampled_from(list("abcXYZ019+/=.-_:;!?éß路🙂 ")), min_size=300, max_size=2500))
+def test_any_text_fits_the_window(encoder, text):
+    if text.split():
+        _assert_fits(encoder, text, max_tokens=96)
