@@ -103,19 +103,54 @@ def select_spans(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> l
     return chosen
 
 
+def _sentence_ends(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of the whole sentences in ``text[start:end]``, as offsets into ``text``."""
+    return [(start + m.start(), start + m.end()) for m in _SENTENCE.finditer(text[start:end]) if m.group(0).strip()]
+
+
 def _fit_sentences(text: str, budget: int) -> str:
     """The longest prefix of whole sentences within ``budget`` tokens ("" if none fits)."""
     out, used = [], 0
-    for match in _SENTENCE.finditer(text):
-        sentence = match.group(0)
-        if not sentence.strip():
-            continue
-        n = count_tokens(sentence)
+    for start, end in _sentence_ends(text, 0, len(text)):
+        n = count_tokens(text[start:end])
         if used + n > budget:
             break
-        out.append(sentence)
+        out.append(text[start:end])
         used += n
     return "".join(out).rstrip()
+
+
+def _hit_range(span: StitchedSpan) -> tuple[int, int]:
+    """Where the chunks that matched the query lie in ``span.text`` (neighbours are outside)."""
+    hits = [c for c in span.ordered if int(c.payload[P.CHUNK_INDEX]) in span.hit_indexes] or list(span.ordered)
+    return (hits[0].payload[P.SPAN_START] - span.start, max(c.payload[P.SPAN_END] for c in hits) - span.start)
+
+
+def _fit_around_hit(span: StitchedSpan, budget: int) -> tuple[int, int]:
+    """The part of ``span.text`` to show within ``budget`` tokens: the hit first, then neighbour sentences.
+
+    Neighbours are context, the hit is the evidence: over budget, the neighbours' sentences go first
+    (the following text, then the preceding text nearest to the hit); a hit too long on its own is cut
+    to its leading whole sentences. Returns offsets into ``span.text`` (empty range if nothing fits)."""
+    text = span.text
+    start, end = _hit_range(span)
+    fitted = _fit_sentences(text[start:end], budget)
+    if len(fitted) < len(text[start:end].rstrip()):
+        return start, start + len(fitted)
+    used = count_tokens(text[start:end])
+    for s, e in _sentence_ends(text, end, len(text)):
+        n = count_tokens(text[s:e])
+        if used + n > budget:
+            break
+        end, used = e, used + n
+    for s, e in reversed(_sentence_ends(text, 0, start)):
+        n = count_tokens(text[s:e])
+        if used + n > budget:
+            break
+        start, used = s, used + n
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -129,17 +164,19 @@ class Packed:
     truncated: bool
 
 
-def _passage(span: StitchedSpan, number: int, text: str) -> Passage:
-    """One numbered passage; a cut passage's span and pages end where its text ends."""
+def _passage(span: StitchedSpan, number: int, cut: tuple[int, int] | None = None) -> Passage:
+    """One numbered passage; a cut passage's span and pages are those of the text it keeps."""
     first = span.ordered[0].payload
-    end = span.offset_at(len(text)) if text != span.text else span.end
-    pages = sorted({p for c in span.chunks if c.payload[P.SPAN_START] < end for p in c.payload.get(P.PAGES) or []})
+    cut = cut or (0, len(span.text))
+    text, start, end = span.text[cut[0]:cut[1]], span.offset_at(cut[0]), span.offset_at(cut[1])
+    pages = sorted({p for c in span.chunks if c.payload[P.SPAN_START] < end and c.payload[P.SPAN_END] > start
+                    for p in c.payload.get(P.PAGES) or []})
     entity_ids = sorted({e for c in span.chunks for e in c.payload.get(P.ENTITY_IDS) or []})
     updated = max((c.payload.get(P.UPDATED_AT) or "" for c in span.chunks), default="") or None
     return Passage(
         citation=number, doc_id=span.doc_id, chunk_ids=tuple(c.point_id for c in span.ordered),
         text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
-        uri=first.get(P.URI), start=span.start, end=end, pages=tuple(pages),
+        uri=first.get(P.URI), start=start, end=end, pages=tuple(pages),
         updated_at=updated, entity_ids=tuple(entity_ids),
         content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered), flags=passage_flags(text),
     )
@@ -166,14 +203,15 @@ def pack_passages(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> 
             break
         number = len(passages) + 1
         overhead = count_tokens(f"[{number}] ") + (2 if passages else 0)  # "\n\n" between passages
-        text = span.text
-        if used + overhead + count_tokens(text) > max_tokens:
+        cut = None
+        if used + overhead + count_tokens(span.text) > max_tokens:
             truncated = True
-            text = _fit_sentences(text, max_tokens - used - overhead)
-            if not text:
+            cut = _fit_around_hit(span, max_tokens - used - overhead)
+            if cut[1] <= cut[0]:
                 continue
-        passages.append(_passage(span, number, text))
-        used += overhead + count_tokens(text)
+        passage = _passage(span, number, cut)
+        passages.append(passage)
+        used += overhead + count_tokens(passage.text)
     return render_within(passages, max_tokens=max_tokens, truncated=truncated)
 
 

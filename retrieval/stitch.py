@@ -32,6 +32,11 @@ class StitchedSpan:
     score: float
     rank: int
     chunks: tuple[Hit, ...] = ()
+    hits: frozenset[int] = frozenset()  # chunk indexes that matched the query; the rest are neighbours
+
+    @property
+    def hit_indexes(self) -> frozenset[int]:
+        return self.hits or frozenset(self.indexes)
 
     @cached_property
     def ordered(self) -> tuple[Hit, ...]:
@@ -82,9 +87,8 @@ def _runs(doc_id: str, chunks: dict[int, Hit], best: dict[int, tuple[int, float]
         ranked = [best[i] for i in run if i in best]
         if not ranked:  # only neighbours: cannot happen for fetched windows, but never show one alone
             continue
-        spans.append(
-            StitchedSpan(doc_id, max(s for _, s in ranked), min(r for r, _ in ranked), tuple(chunks[i] for i in run))
-        )
+        spans.append(StitchedSpan(doc_id, max(s for _, s in ranked), min(r for r, _ in ranked),
+                                  tuple(chunks[i] for i in run), frozenset(i for i in run if i in best)))
     return spans
 
 
@@ -104,7 +108,7 @@ def merge_hits(hits: Iterable[Hit]) -> list[StitchedSpan]:
 
 def _hit_ranks(span: StitchedSpan) -> dict[int, tuple[int, float]]:
     """Rank and score of a span's hits; neighbours already stitched in count as unranked."""
-    return {int(c.payload[P.CHUNK_INDEX]): (span.rank, span.score) for c in span.chunks}
+    return {index: (span.rank, span.score) for index in span.hit_indexes}
 
 
 def _wanted(doc_spans: list[StitchedSpan], window: int) -> set[int]:

@@ -191,6 +191,20 @@ def test_pack_respects_budget_and_never_cuts_mid_sentence(any_store):
         assert passage.end - passage.start == len(passage.text)
 
 
+def test_tight_budget_drops_neighbours_before_the_hit(any_store):
+    """Over budget, the left neighbour's sentences go first: the matching sentence stays in the pack."""
+    left = " ".join(f"Background note {i} covers the warehouse history in some detail." for i in range(8))
+    load(any_store, make_document("wiki:memo", [left, "The Falcon renewal closes on 3 March.", "Other matters."]))
+    budget = 30
+    pack = retriever_for(any_store).context(ContextRequest("Falcon renewal", SALES, max_tokens=budget, top_k=1))
+    assert pack.truncated and 0 < pack.tokens <= budget
+    passage = pack.passages[0]
+    assert "The Falcon renewal closes on 3 March." in passage.text
+    assert "Background note 0 " not in passage.text  # the far neighbour sentence went first
+    document = " ".join([left, "The Falcon renewal closes on 3 March.", "Other matters."])
+    assert document[passage.start : passage.end] == passage.text
+
+
 def test_pack_reports_not_truncated_when_everything_fits(report_store):
     pack = retriever_for(report_store).context(ContextRequest("office moved", SALES, max_tokens=4000))
     assert not pack.truncated
