@@ -118,7 +118,9 @@ def _partition_unstructured(kind: str, path: Path, raw: bytes) -> list[Block]:
         _check_pdf(path)
         from unstructured.partition.pdf import partition_pdf
 
-        return drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast")))
+        from ingest.reflow import reflow_lines  # here: reflow imports Block from this module
+
+        return reflow_lines(drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast"))))
     if raw.startswith(_OLE_MAGIC):
         raise InputError(f"password-protected or legacy (pre-2007) {kind.upper()} file")
     if kind == "docx":
