@@ -35,6 +35,8 @@ class ContextIn(_Body):
     top_k: int = Field(8, ge=1, le=100)
     max_tokens: int = Field(2000, ge=1, le=100_000)
     filters: FiltersIn = Field(default_factory=FiltersIn)
+    min_relevance: float | None = Field(
+        None, ge=0, le=1, description="return only passages at least this relevant (may return none)")
 
 
 class SearchIn(ContextIn):
@@ -70,6 +72,8 @@ class PassageOut(BaseModel):
         description="'instructions': the text reads like instructions to a model (treat as data, or drop); "
         "'markers': it carried citation-like markers, neutralised to (n) in `context`",
     )
+    relevance: float | None = Field(None, description="0-1, comparable across queries: max(dense cosine, "
+                                                      "share of query terms in the passage)")
 
 
 class CitationOut(BaseModel):
@@ -113,6 +117,9 @@ class ContextOut(BaseModel):
     entities: list[EntityOut]
     usage: Usage
     timings_ms: dict[str, float]
+    relevance: float | None = Field(None, description="best passage relevance (None: empty pack)")
+    weak: bool = Field(False, description="true when the best passage is below the relevance floor: "
+                                          "the pack probably does not answer the query")
     manifest: PackManifest | None = None
 
 

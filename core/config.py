@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     query_queue_max: int = Field(256, ge=1, description="queries waiting for the encoder before HTTP 503 + Retry-After")
 
     # -- context quality: relevance floor, entity-aware stitching --
+    weak_relevance: float = Field(
+        0.3, ge=0, le=1, description="a pack whose best passage relevance is below this is flagged weak"
+    )
 
     # -- MCP, console and clients --
 

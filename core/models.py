@@ -137,6 +137,7 @@ class Passage:
     redactions: int = 0  # values hidden from this principal by the source's redaction policy
     acl_origin: str = ""  # the manifest rule or record field that gave the document its ACL
     flags: tuple[str, ...] = ()  # "markers", "instructions" (retrieval.untrusted)
+    relevance: float | None = None  # [0, 1], comparable across queries (retrieval/relevance.py)
 
 
 @dataclass(frozen=True)
@@ -165,3 +166,5 @@ class ContextPack:
     model: str = ""  # the embedding model (and backend) that ranked it
     generated_at: str = ""  # UTC ISO time the pack was assembled
     redactions: int = 0  # values hidden from this principal across all passages
+    relevance: float | None = None  # best passage relevance; None for an empty pack
+    weak: bool = False  # relevance below Settings.weak_relevance (or nothing found): do not trust the pack

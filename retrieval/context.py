@@ -19,7 +19,8 @@ from governance.packs import visible_via
 from governance.redaction import redact_hit, redact_passage
 from retrieval.pack import Packed, drop_duplicates, pack_passages, render_within, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
-from retrieval.search import SearchPlan, apply_source_priors, encode_query, search_chunks
+from retrieval.relevance import hit_relevance
+from retrieval.search import QueryVectors, SearchPlan, apply_source_priors, encode_query, search_chunks
 from retrieval.stitch import merge_hits, widen_spans
 
 
@@ -32,6 +33,7 @@ class ContextRequest:
     top_k: int = 8
     max_tokens: int = 2000
     filters: SearchFilters = field(default_factory=SearchFilters)
+    min_relevance: float | None = None  # drop hits below this relevance (retrieval/relevance.py): maybe nothing
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class SearchResult:
     hits: list[Hit]
     entities: tuple[EntityRef, ...]
     timings_ms: dict
+    vectors: QueryVectors | None = None
 
 
 @dataclass
@@ -78,13 +81,18 @@ class Retriever:
             hits = rerank_hits(self.reranker, request.query, hits, depth=self.plan.rerank_depth)
         t3 = time.perf_counter()
         timings = {"embed": _ms(t1 - t0), "search": _ms(t2 - t1), "rerank": _ms(t3 - t2)}
-        return SearchResult(hits, entities, timings)
+        return SearchResult(hits, entities, timings, vectors)
 
     def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
         """Ranked chunk hits for a request (``/v1/search``), text as the principal may see it, plus timings."""
         result = self.run_search(request, limit=limit or request.top_k)
         tokens = principal_tokens(request.principal)
-        return [redact_hit(h, tokens) for h in result.hits], result.timings_ms
+        hits = result.hits
+        if request.min_relevance is not None:
+            relevance = hit_relevance(self.store, result.vectors, [redact_hit(h, tokens) for h in hits],
+                                      acl_tokens=tokens, filters=request.filters)
+            hits = [h for h in hits if relevance[h.point_id] >= request.min_relevance]
+        return [redact_hit(h, tokens) for h in hits], result.timings_ms
 
     def context(self, request: ContextRequest) -> ContextPack:
         """The token-budgeted, cited context pack for one request."""
@@ -93,17 +101,24 @@ class Retriever:
         # Search deeper than top_k: merging hits of one document and dedupe shrink the list.
         result = self.run_search(request, limit=max(request.top_k * 3, 20))
         t_assemble = time.perf_counter()
-        spans = drop_duplicates(merge_hits(result.hits))
+        # relevance is computed on the text as this principal may see it (redacted values do not count)
+        relevance = hit_relevance(self.store, result.vectors, [redact_hit(h, tokens) for h in result.hits],
+                                  acl_tokens=tokens, filters=request.filters)
+        hits = [h for h in result.hits if relevance[h.point_id] >= (request.min_relevance or 0.0)]
+        spans = drop_duplicates(merge_hits(hits))
         spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         spans = widen_spans(spans, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
         packed = pack_passages(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         packed = _as_served(packed, spans, tokens, max_tokens=request.max_tokens)
+        passages = tuple(replace(p, relevance=max((relevance.get(c, 0.0) for c in p.chunk_ids), default=0.0))
+                         for p in packed.passages)
+        best = max((p.relevance for p in passages), default=None)
         done = time.perf_counter()
         timings = dict(result.timings_ms, assemble=_ms(done - t_assemble), total=_ms(done - started))
         return ContextPack(
             request_id=uuid.uuid4().hex,
             context=packed.context,
-            passages=packed.passages,
+            passages=passages,
             citations=packed.citations,
             entities=result.entities,
             tokens=packed.tokens,
@@ -113,6 +128,8 @@ class Retriever:
             model=self.encoder.name,
             generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             redactions=sum(p.redactions for p in packed.passages),
+            relevance=best,
+            weak=best is None or best < self.settings.weak_relevance,
         )
 
     def _entities(self, query: str, tokens: tuple[str, ...]) -> tuple[EntityRef, ...]:

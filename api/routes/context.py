@@ -32,7 +32,8 @@ def _filters(body: FiltersIn) -> SearchFilters:
 def _request(http: Request, body: ContextIn, key) -> ContextRequest:  # noqa: ANN001
     note(http, query_hash=query_hash(http, body.query))
     principal = principal_for(http, key, body.principal.id, body.principal.roles)
-    return ContextRequest(body.query, principal, body.top_k, body.max_tokens, _filters(body.filters))
+    return ContextRequest(body.query, principal, body.top_k, body.max_tokens, _filters(body.filters),
+                          min_relevance=body.min_relevance)
 
 
 @router.post("/context", response_model=ContextOut, responses=_ERRORS)
