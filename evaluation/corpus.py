@@ -51,6 +51,7 @@ class CorpusSummary:
 def _story(b: Builder, org: Org) -> dict:
     r = b.rng
     effective = date(2023, 1, 1) + timedelta(days=r.randrange(3 * 365))
+    effective = effective.replace(day=min(effective.day, 28))  # 29 February has no anniversary
     years = r.choice((1, 2, 3))
     renewal = effective.replace(year=effective.year + years)
     story = {"effective": effective.isoformat(), "renewal": renewal.isoformat(),
