@@ -201,7 +201,8 @@ def _record_items(manifest: Manifest, path: Path) -> Iterator[SourceItem | Sourc
             try:
                 yield _record_item(manifest, row, label)
             except InputError as exc:  # with its id known, the row's indexed version is kept, others synced
-                yield SourceFailure(label, str(exc), _record_doc_id(manifest, row))
+                closed = () if isinstance(exc, _BadAclField) else None  # an unreadable ACL fails closed
+                yield SourceFailure(label, str(exc), _record_doc_id(manifest, row), closed)
 
 
 def _field_values(value: object) -> list[str]:
@@ -210,6 +211,10 @@ def _field_values(value: object) -> list[str]:
     if isinstance(value, list):
         return [str(v).strip() for v in value if str(v).strip()]
     return [v.strip() for v in str(value).split(";") if v.strip()]
+
+
+class _BadAclField(InputError):
+    """A record's ACL field cannot be read: the document it names becomes invisible until it is fixed."""
 
 
 def _record_doc_id(manifest: Manifest, row: dict) -> str | None:
@@ -228,7 +233,10 @@ def _record_item(manifest: Manifest, row: dict, label: str) -> SourceItem:
     text_parts = [str(row[f]).strip() for f in manifest.text_fields if row.get(f) not in (None, "")]
     roles: tuple[str, ...] = ()
     if manifest.acl.field:  # "sales;exec", "sales, exec" or a JSON list; empty → acl.default
-        roles = parse_role_list(row.get(manifest.acl.field), where=f"field {manifest.acl.field!r}")
+        try:
+            roles = parse_role_list(row.get(manifest.acl.field), where=f"field {manifest.acl.field!r}")
+        except InputError as exc:
+            raise _BadAclField(str(exc)) from exc
     defaulted = not roles
     acl = acl_tokens_for_roles(roles or manifest.acl.default, public=manifest.acl.public)
     origin = _with_public(manifest, "acl.default" if defaulted else f"field {manifest.acl.field!r}")

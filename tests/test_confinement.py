@@ -121,3 +121,19 @@ def test_cli_flags_and_exit_code_2(tmp_path, monkeypatch, encoder):
     finally:
         close_store(get_settings())
         get_settings.cache_clear()
+
+
+def test_an_unreadable_acl_field_fails_closed_for_an_indexed_record(env):
+    rows = env.dir / "acl.jsonl"
+    manifest = env.dir / "acl.yaml"
+    manifest.write_text("source: crm\nkind: records\npath: acl.jsonl\nid_field: id\ntext_fields: [text]\n"
+                        "acl: {default: [staff], field: visible_to}\n")
+    rows.write_text('{"id": "1", "text": "okapi pricing", "visible_to": "staff"}\n'
+                        '{"id": "2", "text": "other", "visible_to": "staff"}\n')
+    env.ingest(manifest)
+    assert env.keyword_hits("okapi")
+    rows.write_text('{"id": "1", "text": "okapi pricing", "visible_to": "staff exec"}\n'
+                    '{"id": "2", "text": "other", "visible_to": "staff"}\n')
+    report = env.ingest(manifest)
+    assert report.failed == 1 and "invalid role 'staff exec'" in report.errors[0].reason
+    assert env.keyword_hits("okapi") == []  # not left readable under its old ACL
