@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.errors import error_response, status_for
 from api.jobs import Confinement, JobRunner
 from api.keys import KeyStore
+from api.mcp import mount_mcp
 from api.metrics import Metrics
 from api.middleware import EdgeMiddleware
 from api.routes import context, documents, entities, feedback, health, ingest, packs
@@ -90,21 +91,24 @@ def create_app(
     jobs = jobs or _job_runner(settings, services)
     jobs.add_finish_listener(_on_job_finish(metrics, audit))
 
+    mcp_running = None
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
         services.warm_up()
         jobs.start()
-        if on_ready:
-            on_ready()
-        try:
-            yield
-        finally:
-            if on_stop:
-                on_stop()
-            jobs.stop()
-            audit.flush()
-            if "pack_store" in services.__dict__:  # commit what the pack writer still holds
-                services.pack_store.flush()
+        async with mcp_running():
+            if on_ready:
+                on_ready()
+            try:
+                yield
+            finally:
+                if on_stop:
+                    on_stop()
+                jobs.stop()
+                audit.flush()
+                if "pack_store" in services.__dict__:  # commit what the pack writer still holds
+                    services.pack_store.flush()
 
     app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
@@ -113,6 +117,7 @@ def create_app(
     app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
     app.state.user_token_header = settings.user_token_header
     app.state.user_tokens = UserTokenVerifier.from_settings(settings)
+    mcp_running = mount_mcp(app, services, app.state.key_store)
     _install_error_handlers(app)
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)

@@ -151,6 +151,18 @@ def prepare_model() -> None:
 
 
 @app.command()
+def mcp() -> None:
+    """Serve the MCP tools over stdio for a local agent, acting with the key in STITCH_API_KEY."""
+    from api.mcp import run_stdio
+
+    settings = _settings()
+    try:
+        run_stdio(settings)
+    except StitchError as exc:
+        _fail(str(exc), 2)
+
+
+@app.command()
 def demo(
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,

@@ -27,13 +27,15 @@ CONTEXT_OUT = {
     "citations": [{
         "id": 1, "doc_id": "wiki:sales/enterprise-refund-policy.md", "title": "Enterprise Refund Policy",
         "source": "wiki", "uri": "https://wiki.northwind.example/sales/enterprise-refund-policy.md",
-        "span": _SPAN, "pages": [],
+        "span": _SPAN, "pages": [], "indexed_at": "2026-11-23T12:35:00+00:00",
     }],
     "entities": [],
     "usage": {"tokens": 412, "passages": 1, "truncated": False, "tokenizer": "cl100k_base"},
     "timings_ms": {"embed": 4.1, "search": 6.3, "rerank": 0.0, "assemble": 0.8, "total": 12.0},
     "manifest": {"model": "all-MiniLM-L6-v2", "acl_tokens": ["public", "role:sales", "user:alice"],
                  "generated_at": "2026-12-01T12:00:00+00:00"},
+    "index_as_of": "2026-11-23T12:35:00+00:00",
+    "filtered_for": {"principal_id": "alice", "roles": ["sales"], "acl_tokens": ["public", "role:sales", "user:alice"]},
 }
 SEARCH_OUT = {
     "request_id": REQUEST_ID,

@@ -77,13 +77,22 @@ class PassageOut(BaseModel):
 
 
 class CitationOut(BaseModel):
-    id: int
-    doc_id: str
+    id: int = Field(description="the [n] marker in `context`")
+    doc_id: str = Field(description="pass to read_document / GET /v1/documents/{doc_id} for the full text")
     title: str
     source: str
-    uri: str | None
-    span: Span
+    uri: str | None = Field(description="link to the document in its system of record, if known")
+    span: Span = Field(description="character offsets of the cited text in the document's cleaned text")
     pages: list[int]
+    indexed_at: str | None = Field(None, description="when this version of the document entered the index (UTC)")
+
+
+class FilteredFor(BaseModel):
+    """Whom a result was filtered for: only documents these ACL tokens may see were searched."""
+
+    principal_id: str
+    roles: list[str]
+    acl_tokens: list[str] = Field(description="role:<r>, user:<id> and public: the filter inside every query")
 
 
 class EntityOut(BaseModel):
@@ -121,6 +130,8 @@ class ContextOut(BaseModel):
     weak: bool = Field(False, description="true when the best passage is below the relevance floor: "
                                           "the pack probably does not answer the query")
     manifest: PackManifest | None = None
+    index_as_of: str | None = Field(None, description="newest indexed_at of the cited documents (UTC)")
+    filtered_for: FilteredFor | None = None
 
 
 class SearchHitOut(BaseModel):
@@ -143,6 +154,7 @@ class SearchOut(BaseModel):
     request_id: str
     hits: list[SearchHitOut]
     timings_ms: dict[str, float]
+    filtered_for: FilteredFor | None = None
 
 
 class DocumentOut(BaseModel):

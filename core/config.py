@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     )
 
     # -- MCP, console and clients --
+    api_key: SecretStr | None = Field(
+        None, description="the API key `stitch mcp` (stdio) acts with; needs the `context` scope"
+    )
 
     # -- governance: audit chain, feedback, redaction --
     audit_rotate_bytes: int = Field(

@@ -147,6 +147,15 @@ class Ledger:
         with self._lock:
             self._db.execute("DELETE FROM documents WHERE source=?", (source,))
 
+    def indexed_at(self, doc_ids: list[str]) -> dict[str, float]:
+        """When each document's current version entered the index (epoch seconds; absent ids omitted)."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        with self._lock:
+            rows = self._db.execute(f"SELECT doc_id, indexed_at FROM documents WHERE doc_id IN ({marks})", doc_ids)
+            return {doc_id: float(at) for doc_id, at in rows.fetchall()}
+
     def count(self) -> int:
         """Number of documents indexed."""
         with self._lock:

@@ -17,6 +17,7 @@ from core.models import ContextPack, EntityRef, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
 from governance.packs import visible_via
 from governance.redaction import redact_hit, redact_passage
+from retrieval.filters import check_filters
 from retrieval.pack import Packed, drop_duplicates, pack_passages, render_within, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
 from retrieval.relevance import hit_relevance
@@ -67,6 +68,7 @@ class Retriever:
     def run_search(self, request: ContextRequest, *, limit: int) -> SearchResult:
         """Entities in the query, hybrid search with an entity prefetch, optional rerank."""
         tokens = principal_tokens(request.principal)
+        check_filters(self.store, request.filters, acl_tokens=tokens)
         t0 = time.perf_counter()
         entities = self._entities(request.query, tokens)
         vectors = encode_query(self.encoder, request.query)

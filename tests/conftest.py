@@ -86,3 +86,33 @@ def wiki_index(tmp_path_factory, encoder):
     yield services, report
     services.store.close()
     shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stitch_server(tmp_path_factory):
+    """A real ``stitch serve`` subprocess with the fixture wiki ingested over HTTP (MCP, client, console tests).
+
+    Yields url, an admin-free key (scopes context + ingest + entities:write, any role), env and data dir.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    from api.keys import KeyStore
+    from tests.test_api_server import _free_port, _ingest_over_http, _wait_ready
+
+    data = tmp_path_factory.mktemp("stitch-server")
+    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "entities:write"), roles=("*",))
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    stitch = str(Path(sys.executable).parent / "stitch")
+    process = subprocess.Popen([stitch, "serve", "--port", str(port)], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_ready(url, process)
+        _ingest_over_http(url, key)
+        yield {"url": url, "key": key, "env": env, "data": data}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
