@@ -15,6 +15,8 @@ ALLOWED = {
     "governance": {"core", "governance"},
     "api": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation", "governance"},
     "evaluation": {"core", "entity_resolution", "ingest", "retrieval", "api", "evaluation", "governance"},
+    # The Python client talks HTTP only: it must install and run without the server's packages.
+    "stitch_client": {"stitch_client"},
 }
 
 
