@@ -100,7 +100,8 @@ def query(
         data = run_query(settings, text, roles=role, user=user, top_k=top_k, max_tokens=max_tokens, sources=source)
     except StitchError as exc:
         _fail(str(exc), 2)
-    _emit(data, as_json, format_context(data))
+    # The answer is this command's output: stdout, piped or not (`> out.txt` must not stay empty).
+    sys.stdout.write((json.dumps(data, ensure_ascii=False) if as_json else format_context(data)) + "\n")
 
 
 @app.command()

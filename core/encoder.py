@@ -64,7 +64,9 @@ class SentenceTransformerEncoder:
 
     def __init__(self, path: str, *, batch_size: int = 32) -> None:
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # a "Loading weights" bar per process is noise on stderr
         self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
         self._tokenizer = self._model.tokenizer
         self._batch_size = batch_size

@@ -12,6 +12,7 @@ readers where a dedicated parse is clearly better.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def _check_pdf(path: Path) -> None:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs what it then raises ("EOF marker not found"); the job report already carries the reason.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(str(path))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -120,7 +123,8 @@ def _partition_unstructured(kind: str, path: Path, raw: bytes) -> list[Block]:
 
         from ingest.reflow import reflow_lines  # here: reflow imports Block from this module
 
-        return reflow_lines(drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast"))))
+        return reflow_lines(drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast",
+                                                                    languages=["eng"]))))
     if raw.startswith(_OLE_MAGIC):
         raise InputError(f"password-protected or legacy (pre-2007) {kind.upper()} file")
     if kind == "docx":
