@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.console.routes import install_console
 from api.errors import error_response, status_for
 from api.jobs import Confinement, JobRunner
 from api.keys import KeyStore
@@ -121,6 +122,7 @@ def create_app(
     _install_error_handlers(app)
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)
+    install_console(app)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=audit
     )

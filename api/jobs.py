@@ -199,6 +199,13 @@ class JobRunner:
             raise NotFoundError("ingest job not found")
         return job
 
+    def recent(self, *, key_id: str | None, limit: int = 50) -> list[JobState]:
+        """The newest jobs first; only those ``key_id`` submitted unless it is None (admin)."""
+        with self._lock:
+            jobs = [JobState(**json.loads(p.read_text(encoding="utf-8"))) for p in self._dir.glob("job_*.json")]
+        mine = [j for j in jobs if key_id is None or j.key_id == key_id]
+        return sorted(mine, key=lambda j: j.submitted_at, reverse=True)[:limit]
+
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
             job, manifests = item

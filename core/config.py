@@ -31,8 +31,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path(".stitch"), description="embedded Qdrant, ledger, registry, audit log")
     qdrant_url: str | None = Field(None, description="unset: embedded engine; set: Qdrant server/cluster")
-    qdrant_api_key: str | None = None
-    collection: str = "stitch"
+    qdrant_api_key: str | None = Field(None, description="API key of the Qdrant server")
+    collection: str = Field("stitch", description="Qdrant collection (and embedded shard directory) name")
     shard_number: int = Field(1, ge=1, description="server/cluster only")
     replication_factor: int = Field(1, ge=1, description="server/cluster only")
     embedding_model: str | None = Field(None, description="local path; unset: packaged all-MiniLM-L6-v2")
@@ -40,20 +40,20 @@ class Settings(BaseSettings):
         "onnx-int8", description="onnx-int8 (default; same SciFact quality as torch, ~2x faster), onnx, torch"
     )
     reranker_model: str | None = Field(None, description="local CrossEncoder path; unset: no rerank")
-    api_keys_file: Path | None = None
+    api_keys_file: Path | None = Field(None, description="hashed API keys; unset: `$STITCH_DATA_DIR/api_keys.json`")
     # Chunking: the embedder's window is 256 tokens including [CLS]/[SEP].
-    chunk_max_tokens: int = Field(254, ge=32, le=254)
-    chunk_overlap_tokens: int = Field(32, ge=0, le=128)
-    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
-    embed_batch_size: int = Field(32, ge=1)
+    chunk_max_tokens: int = Field(254, ge=32, le=254, description="chunk size bound, in embedder tokens")
+    chunk_overlap_tokens: int = Field(32, ge=0, le=128, description="sentence overlap when a paragraph is split")
+    max_file_bytes: int = Field(50 * 1024 * 1024, ge=1, description="larger input files fail with that reason")
+    embed_batch_size: int = Field(32, ge=1, description="passages per encoder batch at ingest")
     # Retrieval (tuned on SciFact train queries; docs/retrieval.md).
     fusion: Literal["rrf", "dbsf"] = Field("dbsf", description="how dense and BM25 prefetches are fused")
-    prefetch_limit: int = Field(100, ge=1)
-    rrf_k: int = Field(2, ge=1)
-    default_top_k: int = Field(8, ge=1, le=100)
-    default_max_tokens: int = Field(2000, ge=1)
-    neighbour_window: int = Field(1, ge=0, le=5)
-    max_request_bytes: int = Field(1_000_000, ge=1024)
+    prefetch_limit: int = Field(100, ge=1, description="candidates per prefetch (dense, BM25) before fusion")
+    rrf_k: int = Field(2, ge=1, description="RRF constant when fusion = rrf")
+    default_top_k: int = Field(8, ge=1, le=100, description="passages per context pack unless the request says")
+    default_max_tokens: int = Field(2000, ge=1, description="token budget unless the request says")
+    neighbour_window: int = Field(1, ge=0, le=5, description="neighbouring chunks stitched on each side of a hit")
+    max_request_bytes: int = Field(1_000_000, ge=1024, description="HTTP request body limit (413 beyond)")
 
     # -- identity: service keys and verified end-user tokens (JWT) --
     # A request may carry the end user's signed token in ``user_token_header`` besides the service key;
@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # -- MCP, console and clients --
     api_key: SecretStr | None = Field(
         None, description="the API key `stitch mcp` (stdio) acts with; needs the `context` scope"
+    )
+    console_reports_dir: Path = Field(
+        Path("reports"), description="where the console reads the latest `stitch eval all --out` report and plots"
     )
 
     # -- governance: audit chain, feedback, redaction --

@@ -156,6 +156,16 @@ class Ledger:
             rows = self._db.execute(f"SELECT doc_id, indexed_at FROM documents WHERE doc_id IN ({marks})", doc_ids)
             return {doc_id: float(at) for doc_id, at in rows.fetchall()}
 
+    def source_summaries(self) -> list[dict]:
+        """Per source: documents, invisible documents, chunks and the last time a document was indexed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source, COUNT(*), SUM(invisible), SUM(json_array_length(chunk_ids)), MAX(indexed_at) "
+                "FROM documents GROUP BY source ORDER BY source"
+            ).fetchall()
+        return [{"source": r[0], "documents": r[1], "invisible": r[2] or 0, "chunks": r[3] or 0, "last_indexed": r[4]}
+                for r in rows]
+
     def count(self) -> int:
         """Number of documents indexed."""
         with self._lock:
