@@ -45,6 +45,7 @@ class JobState:
     error: str | None = None
     take_over: bool = False
     allow_mass_delete: bool = False
+    manifests: list[str] = field(default_factory=list)  # the console's "owning manifest" column
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ class JobRunner:
                allow_mass_delete: bool = False) -> JobState:
         """Queue a job; returns its state (``queued``)."""
         job = JobState(f"job_{uuid.uuid4().hex}", "queued", [m.source for m in manifests], full, time.time(), key_id,
-                       take_over=take_over, allow_mass_delete=allow_mass_delete)
+                       take_over=take_over, allow_mass_delete=allow_mass_delete,
+                       manifests=[str(m.manifest_path) for m in manifests])
         self._save(job)
         with self._lock:
             self._pending += 1

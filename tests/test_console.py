@@ -40,13 +40,14 @@ def console(stitch_server):
     from api.keys import KeyStore
 
     url, key = stitch_server["url"], stitch_server["key"]
-    _ingest(url, key, str(FIXTURES / "manifests" / "crm.yaml"))  # record fields give the registry its names
     keys = KeyStore(stitch_server["data"] / "api_keys.json")
     made = {
         "steward": keys.create(scopes=("entities:write", "ingest", "context"), roles=("*",), name="steward"),
         "sales": keys.create(scopes=("context",), roles=("sales",), name="sales-bot"),
         "admin": keys.create(scopes=("admin",), roles=("*",), name="admin"),
     }
+    # Record fields give the registry its names; the steward's own job shows on its sources page.
+    _ingest(url, made["steward"], str(FIXTURES / "manifests" / "crm.yaml"))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -76,7 +77,8 @@ def test_steward_reviews_and_merges_two_entities_and_the_api_sees_it(console):
     cookie = next(c for c in page.context.cookies() if c["name"] == "stitch_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and keys["steward"] not in cookie["value"]
     page.goto(f"{url}/console/sources")
-    assert "crm" in page.inner_text("#sources") and "wiki" in page.inner_text("#sources")
+    sources = page.inner_text("#sources")
+    assert "crm" in sources and "wiki" in sources and "crm.yaml" in sources
     _shot(page, "sources")
     page.goto(f"{url}/console/jobs")
     _shot(page, "jobs")

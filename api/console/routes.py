@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api import reads
 from api.console import views
 from api.console.session import COOKIE, ConsoleSessions, Steward
-from api.deps import JobsDep, ServicesDep, principal_for
+from api.deps import ConfinementDep, JobsDep, ServicesDep, principal_for
 from core.errors import AuthenticationError, NotFoundError, PermissionDeniedError, StitchError
 
 HERE = Path(__file__).resolve().parent
@@ -120,14 +120,19 @@ def jobs_list(request: Request, who: StewardDep, jobs: JobsDep) -> Response:
 
 @router.post("/jobs", response_class=HTMLResponse)
 def jobs_submit(
-    request: Request, who: StewardDep, jobs: JobsDep, manifest: Annotated[str, Form(max_length=4096)],
+    request: Request, who: StewardDep, jobs: JobsDep, confinement: ConfinementDep,
+    manifest: Annotated[str, Form(max_length=4096)],
     csrf: Annotated[str, Form()] = "", full: Annotated[bool, Form()] = False,
 ) -> Response:
     from api.jobs import manifests_from_paths
 
     def submit() -> Response:
         _checked(request, who, csrf)
-        job = jobs.submit(manifests_from_paths([manifest.strip()]), full=full, key_id=who.key.key_id)
+        try:  # the same confinement as POST /v1/ingest/jobs: inside the ingest roots, no server paths echoed
+            manifests = manifests_from_paths([manifest.strip()], confinement)
+        except StitchError as exc:
+            raise type(exc)(confinement.scrub(str(exc))) from exc
+        job = jobs.submit(manifests, full=full, key_id=who.key.key_id)
         return RedirectResponse(f"/console/jobs#{job.job_id}", 303)
 
     return _allowed(request, who, "ingest", submit)
