@@ -218,7 +218,7 @@ async def playground(
     def ask() -> Response:
         _checked(request, who, csrf)
         principal = principal_for(who.key, principal_id, [r for r in roles.replace(",", " ").split() if r])
-        pack = views.explained_pack(services, principal, query, max_tokens=1500)
+        pack = views.explained_pack(services, principal, query, key_id=who.key.key_id, max_tokens=1500)
         return _page(request, "quality", who, report=views.quality_page(services.settings.console_reports_dir),
                      pack=pack, asked={"query": query, "principal_id": principal_id, "roles": roles})
 

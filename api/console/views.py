@@ -11,8 +11,6 @@ from pathlib import Path
 from api import reads
 from api.jobs import JobRunner
 from api.services import Services
-from core import payload as P
-from core.access import principal_tokens
 from core.models import Principal
 
 
@@ -41,17 +39,12 @@ def jobs_page(jobs: JobRunner, *, key_id: str | None) -> list[dict]:
             for j in jobs.recent(key_id=key_id)]
 
 
-def explained_pack(services: Services, principal: Principal, query: str, *, max_tokens: int) -> dict:
-    """The playground: the context pack, and for each passage the ACL tokens that made it visible."""
+def explained_pack(services: Services, principal: Principal, query: str, *, key_id: str, max_tokens: int) -> dict:
+    """The playground: the context pack as POST /v1/context returns it; each passage's ``visible_via``
+    holds the principal's tokens that matched its ACL (why it was visible)."""
     from retrieval.context import ContextRequest
 
-    tokens = principal_tokens(principal)
-    answer = reads.context_answer(services, ContextRequest(query, principal, 8, max_tokens))
-    for passage in answer["passages"]:
-        chunks = services.store.document_chunks(passage["doc_id"], acl_tokens=tokens)
-        acl = set(chunks[0].payload.get(P.ACL, [])) if chunks else set()
-        passage["visible_because"] = sorted(acl & set(tokens))
-    return answer
+    return reads.context_answer(services, ContextRequest(query, principal, 8, max_tokens), key_id=key_id)
 
 
 def quality_page(reports_dir: Path) -> dict:
