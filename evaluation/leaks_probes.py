@@ -334,6 +334,91 @@ def _strings(value: object) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+# -- MCP: the same operations as tools over /mcp (JSON-RPC, stateless). A tool error is mapped back to the
+#    status its code names, so refusals and hidden = missing are judged exactly as for the REST routes.
+_MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+_MCP_STATUS = {"unauthenticated": 401, "forbidden": 403, "not_found": 404, "invalid_input": 422}
+
+
+@dataclass(frozen=True)
+class ToolAnswer:
+    status_code: int
+    text: str
+
+
+def call_tool(ctx: ProbeContext, p: Principal, tool: str, arguments: dict) -> ToolAnswer:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    response = ctx.client.post("/mcp", json=body, headers={**p.headers, **_MCP_HEADERS})
+    if response.status_code != 200:
+        return ToolAnswer(response.status_code, response.text)
+    reply = response.json()
+    result = reply.get("result") or {}
+    if "error" in reply or result.get("isError"):
+        text = " ".join(c.get("text", "") for c in result.get("content", [])) or json.dumps(reply.get("error"))
+        text = text.removeprefix(f"Error executing tool {tool}: ")
+        return ToolAnswer(_MCP_STATUS.get(text.split(":", 1)[0], 422), text)
+    return ToolAnswer(200, json.dumps(result.get("structuredContent")))
+
+
+def _mcp_retrieval(tool: str) -> Callable:
+    def send(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+        query = _query(ctx, rng)
+        arguments = {"query": query, "principal_id": p.id, "roles": list(p.roles), "top_k": rng.choice([1, 3, 8, 20])}
+        if tool == "get_context":
+            arguments["max_tokens"] = rng.choice([50, 500, 2000, 6000])
+        answer = call_tool(ctx, p, tool, arguments)
+        out = _outcome(f"mcp:{tool}", p, json.dumps(query), answer)
+        if answer.status_code == 200 and tool == "get_context":
+            out.leaks += _entity_refs(ctx, json.loads(answer.text).get("entities", []), p)
+        return out
+    return send
+
+
+def _mcp_hidden_like_missing(ctx: ProbeContext, p: Principal, tool: str, field_name: str, missing: str,
+                             target: str, answer: ToolAnswer, cls: str) -> list[tuple[str, str, str]]:
+    if answer.status_code == 200:
+        return [(cls, "status", f"200 for hidden {target} (mcp:{tool})")]
+    missed = call_tool(ctx, p, tool, {field_name: missing, "principal_id": p.id, "roles": list(p.roles)})
+    if answer.text.replace(target, "<id>") != missed.text.replace(missing, "<id>"):
+        return [(cls, "error_text", f"hidden {target} answers unlike a missing id (mcp:{tool})")]
+    return []
+
+
+def send_mcp_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    target = rng.choice(ctx.doc_targets)
+    answer = call_tool(ctx, p, "read_document", {"doc_id": target, "principal_id": p.id, "roles": list(p.roles)})
+    out = _outcome("mcp:read_document", p, target, answer, exempt=(target,))
+    refused = out.refused_expected and answer.status_code in (403, 422)
+    if not refused and target not in ctx.judge.visible(p.tokens):
+        out.leaks += _mcp_hidden_like_missing(ctx, p, "read_document", "doc_id", MISSING_DOC, target, answer,
+                                              ctx.judge.doc_class(target))
+    return out
+
+
+def send_mcp_entity_list(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    q = _query(ctx, rng) if rng.random() < 0.5 else rng.choice([*ctx.judge.plan.entity_names, "", "a", "cap"])
+    q = q[:200]
+    answer = call_tool(ctx, p, "find_entities", {"query": q, "principal_id": p.id, "roles": list(p.roles), "limit": 200})
+    out = _outcome("mcp:find_entities", p, json.dumps(q), answer)
+    if answer.status_code == 200:
+        out.leaks += _entity_refs(ctx, json.loads(answer.text).get("entities", []), p)
+    return out
+
+
+def send_mcp_entity_show(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcome:
+    target = rng.choice(ctx.entity_targets)
+    answer = call_tool(ctx, p, "show_entity", {"entity_id": target, "principal_id": p.id, "roles": list(p.roles)})
+    out = _outcome("mcp:show_entity", p, target, answer, exempt=(target,))
+    if out.refused_expected and answer.status_code in (403, 422):
+        return out
+    if not ctx.judge.entity_visible_docs(target, p.tokens):
+        out.leaks += _mcp_hidden_like_missing(ctx, p, "show_entity", "entity_id", MISSING_ENTITY, target, answer,
+                                              ctx.judge.entity_class(target, p.tokens, p.claimed))
+    elif answer.status_code == 200:
+        out.leaks += _entity_refs(ctx, [json.loads(answer.text)], p)
+    return out
+
+
 @dataclass(frozen=True)
 class Endpoint:
     weight: float
@@ -351,6 +436,11 @@ ENDPOINTS: dict[str, Endpoint] = {
     "replay": Endpoint(2, send_replay),
     "feedback": Endpoint(3, send_feedback),
     "metrics": Endpoint(2, send_metrics),
+    "mcp.context": Endpoint(8, _mcp_retrieval("get_context")),
+    "mcp.search": Endpoint(5, _mcp_retrieval("search")),
+    "mcp.documents": Endpoint(5, send_mcp_document),
+    "mcp.entities.list": Endpoint(3, send_mcp_entity_list),
+    "mcp.entities.show": Endpoint(3, send_mcp_entity_show),
 }
 
 
