@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -165,8 +166,15 @@ def test_streamable_http_against_a_real_stitch_serve(stitch_server):
     assert "FIN-CANARY-7731" not in json.dumps(hidden.structured_content)
     with pytest.raises(Exception):  # noqa: B017 - the SDK surfaces the 401 as a transport error
         anyio.run(main, "stk_nope_nope")
-    audit = [json.loads(line) for line in (stitch_server["data"] / "audit.jsonl").read_text().splitlines()]
-    assert any(r["route"] == "/mcp" and r["principal_id"] == "fiona" and FORECAST in r["doc_ids"] for r in audit)
+    deadline = time.monotonic() + 10  # the audit trail is written off the request path
+    while True:
+        audit = [json.loads(line) for line in (stitch_server["data"] / "audit.jsonl").read_text().splitlines()]
+        if any(r.get("route") == "/mcp" and r.get("principal_id") == "fiona" and FORECAST in r.get("doc_ids", [])
+               for r in audit) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert any(r.get("route") == "/mcp" and r.get("principal_id") == "fiona" and FORECAST in r.get("doc_ids", [])
+               for r in audit)
 
 
 @pytest.mark.slow
