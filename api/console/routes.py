@@ -189,11 +189,11 @@ def entity_review(
         for visible in filter(None, (entity_id, other_id)):
             entity_view(store, visible, acl_tokens=who.acl_tokens, detail=False)  # 404 unless visible
         if action == "merge":
-            target = ops.merge_entities(store, entity_id, other_id, note=note)
+            target = ops.merge_entities(store, entity_id, other_id, note=note, chunks=services.store)
         elif action == "split":
-            target = ops.split_entity(store, entity_id, aliases, note=note)
+            target = ops.split_entity(store, entity_id, aliases, note=note, chunks=services.store)
         elif action == "never-link":
-            ops.never_link(store, entity_id, other_id, note=note)
+            ops.never_link(store, entity_id, other_id, note=note, chunks=services.store)
             target = entity_id
         else:
             raise PermissionDeniedError(f"unknown action {action[:20]!r}")
