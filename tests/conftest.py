@@ -103,7 +103,8 @@ def stitch_server(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("stitch-server")
     env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "entities:write"), roles=("*",))
+    key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "entities:write"), roles=("*",),
+                                                     principals=("*",))
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     stitch = str(Path(sys.executable).parent / "stitch")

@@ -53,7 +53,8 @@ def test_the_error_model_becomes_exceptions(client, stitch_server):
         bad.context("x", principal_id="a")
     from api.keys import KeyStore
 
-    sales_only = KeyStore(stitch_server["data"] / "api_keys.json").create(scopes=("context",), roles=("sales",))
+    sales_only = KeyStore(stitch_server["data"] / "api_keys.json").create(scopes=("context",), roles=("sales",),
+                                                                       principals=("*",))
     with StitchClient(stitch_server["url"], sales_only) as narrow, pytest.raises(PermissionDeniedError) as denied:
         narrow.context("x", principal_id="a", roles=["finance"])
     assert "finance" in str(denied.value)

@@ -42,7 +42,7 @@ def console(stitch_server):
     url, key = stitch_server["url"], stitch_server["key"]
     keys = KeyStore(stitch_server["data"] / "api_keys.json")
     made = {
-        "steward": keys.create(scopes=("entities:write", "ingest", "context"), roles=("*",), name="steward"),
+        "steward": keys.create(scopes=("entities:write", "ingest", "context"), roles=("*",), principals=("*",), name="steward"),
         "sales": keys.create(scopes=("context",), roles=("sales",), name="sales-bot"),
         "admin": keys.create(scopes=("admin",), roles=("*",), name="admin"),
     }

@@ -55,11 +55,13 @@ def test_readme_endpoint_examples_answer_with_the_readme_key(stitch_server):
     """The Endpoints block with the key the README creates just above it (sales + support)."""
     from api.keys import KeyStore
 
-    create = next(line for line in README.splitlines() if "keys create --scope context --role sales" in line)
+    create = next(line for line in README.splitlines() if "keys create" in line and "--name crm-bot" in line)
     words = shlex.split(create.split("#")[0])
     roles = tuple(words[i + 1] for i, w in enumerate(words) if w == "--role")
-    key = KeyStore(stitch_server["data"] / "api_keys.json").create(scopes=("context",), roles=roles)
-    block = next(b for b in _blocks("sh") if "localhost:8000/v1/context" in b)
+    principals = tuple(words[i + 1] for i, w in enumerate(words) if w == "--principal")
+    key = KeyStore(stitch_server["data"] / "api_keys.json").create(scopes=("context",), roles=roles,
+                                                                   principals=principals)
+    block = next(b for b in _blocks("sh") if b.startswith("KEY=stk_") and "localhost:8000/v1/context" in b)
     host = stitch_server["url"].removeprefix("http://")
     ran = 0
     for command in _curl_commands(block):

@@ -43,7 +43,8 @@ def _call(server, tool: str, arguments: dict):
 def wiki(wiki_index):
     services, _ = wiki_index
     keys = KeyStore(services.settings.keys_path)
-    finance = keys.create(scopes=("context",), roles=("finance", "exec", "sales", "support", "engineering"))
+    finance = keys.create(scopes=("context",), roles=("finance", "exec", "sales", "support", "engineering"),
+                          principals=("*",))
     server = build_mcp_server(services, key_of=lambda _ctx: keys.authenticate(finance))
     with TestClient(create_app(services.settings, services=services)) as http:
         yield server, http, finance, keys
@@ -189,7 +190,7 @@ def test_stdio_against_a_real_stitch_mcp(tmp_path, encoder):
     context = IngestContext(settings, encoder, services.store, services.ledger, linker=services.entity_registry)
     ingest_manifests([load_manifest(FIXTURES / "manifests" / "wiki.yaml")], context)
     services.store.close()
-    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("finance", "sales"))
+    key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("finance", "sales"), principals=("*",))
     env = {**os.environ, "STITCH_DATA_DIR": str(settings.data_dir), "STITCH_API_KEY": key,
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     params = StdioServerParameters(command=str(Path(sys.executable).parent / "stitch"), args=["mcp"], env=env,

@@ -217,7 +217,7 @@ async def playground(
     """Ask as a chosen principal (roles the key may assert), see the pack and why each passage was visible."""
     def ask() -> Response:
         _checked(request, who, csrf)
-        principal = principal_for(who.key, principal_id, [r for r in roles.replace(",", " ").split() if r])
+        principal = principal_for(request, who.key, principal_id, [r for r in roles.replace(",", " ").split() if r])
         pack = views.explained_pack(services, principal, query, key_id=who.key.key_id, max_tokens=1500)
         return _page(request, "quality", who, report=views.quality_page(services.settings.console_reports_dir),
                      pack=pack, asked={"query": query, "principal_id": principal_id, "roles": roles})
