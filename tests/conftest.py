@@ -94,6 +94,7 @@ def stitch_server(tmp_path_factory):
 
     Yields url, an admin-free key (scopes context + ingest + entities:write, any role), env and data dir.
     """
+    import json
     import signal
     import subprocess
     import sys
@@ -102,7 +103,8 @@ def stitch_server(tmp_path_factory):
     from tests.test_api_server import _free_port, _ingest_over_http, _wait_ready
 
     data = tmp_path_factory.mktemp("stitch-server")
-    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "STITCH_INGEST_ROOTS": json.dumps([str(FIXTURES)])}
     key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "entities:write"), roles=("*",),
                                                      principals=("*",))
     port = _free_port()
