@@ -12,6 +12,49 @@ from entity_resolution.records import Node
 from entity_resolution.settings import Comparison, ResolutionSettings
 
 ACRONYM_SIMILARITY = 0.999
+ALIGNED_SIMILARITY = 0.95  # every word the same, abbreviated ("Log." / "logistics") or one-typo apart
+
+
+QUALIFIED_SIMILARITY = 0.86  # "grey harbor retail uk" is a subsidiary of "grey harbor retail", not a spelling
+
+
+def qualifier_only(ta: list[str], tb: list[str]) -> bool:
+    """One name is the other plus short qualifiers (country codes such as "uk", "us", "de")."""
+    short, long = (ta, tb) if len(ta) < len(tb) else (tb, ta)
+    extra = [t for t in long if t not in short]
+    return bool(short) and set(short) <= set(long) and bool(extra) and all(len(t) <= 3 for t in extra)
+
+
+def _abbreviates(short: str, long: str) -> bool:
+    """``short`` is a written abbreviation of ``long``: same first letter, its letters in order ("rtl" / "retail")."""
+    if len(short) < 2 or len(short) > len(long) - 2 or short[0] != long[0] or not short.isalpha():
+        return False
+    rest = iter(long[1:])
+    return all(c in rest for c in short[1:])
+
+
+def _stem(word: str) -> str:
+    for ending in ("ies", "y", "s"):
+        if word.endswith(ending) and len(word) > len(ending) + 3:
+            return word[: -len(ending)]
+    return word
+
+
+def _word_variant(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if _abbreviates(a, b) or _abbreviates(b, a):
+        return True
+    return min(len(a), len(b)) >= 5 and fuzz.ratio(_stem(a), _stem(b)) >= 85
+
+
+def aligned_variant(ta: list[str], tb: list[str]) -> bool:
+    """Same number of words, the first identical, each other one equal, abbreviated or a typo of its partner;
+    at most one word may differ, so two different names sharing a sector word never align."""
+    if len(ta) != len(tb) or len(ta) < 2 or ta[0] != tb[0]:
+        return False
+    differing = [(x, y) for x, y in zip(ta, tb) if x != y]
+    return len(differing) == 1 and _word_variant(*differing[0])
 
 
 @dataclass(frozen=True)
@@ -25,7 +68,7 @@ class PairScore:
         return {"weight": round(self.weight, 3), "levels": [list(lv) for lv in self.levels]}
 
 
-def name_similarity(a: str, b: str) -> float:
+def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
     """Similarity of two normalised keys in [0, 1]; ``ACRONYM_SIMILARITY`` when one is the other's acronym.
 
     Uses the stricter of edit-based ratio and Jaro–Winkler on sorted tokens, so an extra distinctive
@@ -36,6 +79,10 @@ def name_similarity(a: str, b: str) -> float:
     ta, tb = a.split(), b.split()
     if (len(ta) == 1 and len(tb) > 1 and ta[0] == acronym(b)) or (len(tb) == 1 and len(ta) > 1 and tb[0] == acronym(a)):
         return ACRONYM_SIMILARITY
+    if organization and aligned_variant(ta, tb):  # "Anna Novak" / "Anna Nowak" are two people
+        return ALIGNED_SIMILARITY
+    if organization and qualifier_only(ta, tb):
+        return QUALIFIED_SIMILARITY
     sorted_a, sorted_b = " ".join(sorted(ta)), " ".join(sorted(tb))
     ratio = fuzz.ratio(sorted_a, sorted_b) / 100.0
     jw = JaroWinkler.normalized_similarity(sorted_a, sorted_b)
@@ -65,7 +112,7 @@ def score_nodes(left: Node, right: Node, settings: ResolutionSettings) -> PairSc
     total, levels = 0.0, []
     for comparison in settings.comparisons:
         if comparison.field == "name":
-            similarity: float | None = name_similarity(left.key, right.key)
+            similarity: float | None = name_similarity(left.key, right.key, organization=left.type != "person")
         else:
             a, b = left.attributes.get(comparison.field), right.attributes.get(comparison.field)
             similarity = _attribute_similarity(comparison.field, a, b) if a and b else None

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, normalize_name, person_key
+from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, legal_acronym, normalize_name, person_key
 
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _WORD = re.compile(r"[\w][\w&'.-]*[\w]|[\w]", re.UNICODE)
 Allowed = Callable[[str, str], bool]  # (type, key) → may this name take part in matching
 COMMON_WORDS = frozenset(
@@ -49,6 +50,7 @@ class Gazetteer:
         self.fuzzy_cutoff, self.min_chars, self.max_tokens = fuzzy_cutoff, min_chars, max_tokens
         self._exact: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._buckets: dict[str, list[str]] = defaultdict(list)
+        self._acronyms: dict[str, set[tuple[str, str]]] = defaultdict(set)  # "sfl" → Summit Freight Logistics
 
     def add(self, entries: Iterable[tuple[str, str]]) -> None:
         """Add (type, key) names."""
@@ -56,14 +58,27 @@ class Gazetteer:
             if not key or (entity_type, key) in self._exact.get(key, ()):
                 continue
             self._exact[key].add((entity_type, key))
+            initials = acronym(key) if entity_type != "person" else ""
+            if len(initials) >= 3:
+                self._acronyms[initials].add((entity_type, key))
             if len(key) >= self.min_chars:
                 self._buckets[key[:2]].append(key)
+
+    def add_acronyms(self, entries: Iterable[tuple[str, str, str]]) -> None:
+        """(type, key, surface): the surface's initials with its legal form also name the entity ("SFL")."""
+        for entity_type, key, surface in entries:
+            initials = legal_acronym(surface) if entity_type != "person" else ""
+            if initials and (entity_type, key) in self._exact.get(key, ()):
+                self._acronyms[initials].add((entity_type, key))
 
     def __len__(self) -> int:
         return len(self._exact)
 
-    def find(self, text: str, *, allowed: Allowed | None = None) -> list[TextMatch]:
-        """Non-overlapping matches, longest window first; with ``allowed``, names it refuses do not exist."""
+    def find(self, text: str, *, allowed: Allowed | None = None, acronyms: bool = False) -> list[TextMatch]:
+        """Non-overlapping matches, longest window first; with ``allowed``, names it refuses do not exist.
+
+        A window never spans a line break (no "GmbH - signed\n\nFrom: Lena" aliases); a possessive "'s" is
+        not part of the name; with ``acronyms`` (queries), an ALL-CAPS word may name a multi-word entity."""
         words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
         taken = [False] * len(words)
         found: list[TextMatch] = []
@@ -72,11 +87,14 @@ class Gazetteer:
                 if any(taken[i:i + size]):
                     continue
                 start, end = words[i][0], words[i + size - 1][1]
+                if size > 1 and "\n" in text[start:end]:
+                    continue
                 first, last = text[start:words[i][1]].casefold(), text[words[i + size - 1][0]:end].casefold()
                 if size > 1 and (first in STOPWORDS or last in STOPWORDS):
                     continue
-                surface = text[start:end].rstrip(".")
-                match = self._match(surface, size, allowed)
+                surface = _POSSESSIVE.sub("", text[start:end]).rstrip(".")
+                match = self._match(surface, size, allowed) or (
+                    self._acronym_match(surface, allowed) if acronyms and size == 1 else [])
                 if match:
                     found.extend(TextMatch(t, k, surface, start, start + len(surface), fuzzy) for t, k, fuzzy in match)
                     taken[i:i + size] = [True] * size
@@ -106,6 +124,12 @@ class Gazetteer:
             return []
         return self._fuzzy(normalize_name(surface), allowed)
 
+    def _acronym_match(self, surface: str, allowed: Allowed | None) -> list[tuple[str, str, bool]]:
+        if not (surface.isupper() and surface.isalpha() and 3 <= len(surface) <= 6):
+            return []
+        entries = sorted(self._acronyms.get(surface.casefold(), ()))
+        return [(t, k, False) for t, k in entries if allowed is None or allowed(t, k)]
+
     def _entries(self, key: str, allowed: Allowed | None) -> list[tuple[str, str]]:
         entries = sorted(self._exact.get(key, ()))
         return entries if allowed is None else [(t, k) for t, k in entries if allowed(t, k)]
@@ -114,7 +138,10 @@ class Gazetteer:
         if len(key) < self.min_chars + 1 or key in COMMON_WORDS:
             return []
         choices = self._buckets.get(key[:2], ())
+        words = len(key.split())
         for candidate, _, _ in process.extract(key, choices, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff, limit=None):
+            if len(candidate.split()) != words:
+                continue  # a typo keeps the word count: "Globex International is" is not a spelling of the name
             if entries := self._entries(candidate, allowed):
                 return [(t, k, True) for t, k in entries]
         return []

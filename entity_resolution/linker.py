@@ -54,6 +54,9 @@ class RegistryLinker:
         ).fetchall()
         if rows:
             self._gazetteer.add((t, k) for t, k, _ in rows)
+            self._gazetteer.add_acronyms(self.store.db.execute(
+                "SELECT DISTINCT m.type, m.key, m.surface FROM mentions m JOIN nodes n ON n.type = m.type AND "
+                "n.key = m.key WHERE n.seq > ? AND m.from_text = 0", (self._seen_seq,)))
             self._seen_seq = rows[-1][2]
         return self._gazetteer
 
@@ -124,7 +127,8 @@ class RegistryLinker:
         so the answer is the same as if the hidden names did not exist."""
         refs: dict[str, EntityRef] = {}
         tokens = tuple(acl_tokens)
-        for match in self.gazetteer.find(text, allowed=lambda t, k: self.store.key_visible(t, k, tokens)):
+        visible = lambda t, k: self.store.key_visible(t, k, tokens)  # noqa: E731
+        for match in self.gazetteer.find(text, allowed=visible, acronyms=True):
             entity_id = self.store.entity_of(match.type, match.key)
             if not entity_id or entity_id in refs:
                 continue

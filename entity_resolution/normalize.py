@@ -9,7 +9,9 @@ from functools import lru_cache
 # Legal-form words dropped from organisation names (compared after punctuation is removed).
 LEGAL_SUFFIXES = frozenset(
     """inc incorporated corp corporation co company ltd limited llc llp lp plc gmbh ag sa sas sarl srl spa bv nv
-    oy ab as asa kg kgaa ohg se pty pte kk holding holdings group grp intl""".split()
+    oy ab as asa kg kgaa ohg se pty pte kk holding holdings group grp intl aktiengesellschaft
+    kommanditgesellschaft gesellschaft mbh haftung beschrankter besloten naamloze vennootschap bvba sprl
+    anonyme responsabilite limitee aktiebolag osakeyhtio anonima sp oo""".split()
 )
 # Multi-token legal forms written with dots/spaces: "s.a." → "sa", "b.v." → "bv", "co. kg".
 _DOTTED = re.compile(r"\b([a-z])\.\s?([a-z])\.(?:\s?([a-z])\.)?")
@@ -35,7 +37,8 @@ def fold(text: str) -> str:
 def name_tokens(name: str, *, drop_legal: bool = True) -> tuple[str, ...]:
     """Normalised tokens of a name: folded, punctuation-free, abbreviations expanded, legal forms dropped."""
     text = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), fold(name))
-    text = _PAREN.sub(" ", text) if drop_legal else text
+    # A parenthesised qualifier names a subsidiary ("Acme Holdings (Deutschland) GmbH" is not Acme): keep its words.
+    text = _PAREN.sub(lambda m: " " + m.group(0)[1:-1] + " ", text)
     raw = [t.strip("'") for t in _NON_WORD.split(text.replace("&", " & "))]
     tokens = [ABBREVIATIONS.get(t, t) for t in raw if t]
     if tokens and tokens[0] == "the":
@@ -55,6 +58,12 @@ def acronym(name: str) -> str:
     """Initials of the significant words (``"International Business Machines"`` → ``"ibm"``); '' if < 2."""
     words = [t for t in name_tokens(name) if t not in STOPWORDS]
     return "".join(w[0] for w in words) if len(words) >= 2 else ""
+
+
+def legal_acronym(name: str) -> str:
+    """Initials including the legal form (``"Stark Freight Ltd."`` → ``"sfl"``); '' if < 3 letters."""
+    words = [t for t in name_tokens(name, drop_legal=False) if t not in STOPWORDS]
+    return "".join(w[0] for w in words) if len(words) >= 3 else ""
 
 
 def is_acronym_of(short: str, long: str) -> bool:

@@ -12,6 +12,7 @@ from rapidfuzz.distance import JaroWinkler
 from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import PairScore, score_nodes
+from entity_resolution.normalize import LEGAL_SUFFIXES, name_tokens, normalize_name
 from entity_resolution.records import Mention, Node, nodes_from_mentions
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
 
@@ -45,9 +46,20 @@ def entity_id_for(entity_type: str, canonical_key: str) -> str:
 
 
 def canonical_name(surfaces: dict[str, int]) -> str:
-    """Most frequent surface; ties → the earliest seen (``surfaces`` is in first-seen order)."""
-    ranked = sorted(enumerate(surfaces.items()), key=lambda item: (-item[1][1], item[0]))
-    return ranked[0][1][0]
+    """The authoritative surface: from the spelling most surfaces agree on (a typo has its own key and little
+    support), preferring a legal name ("Umbrella Logistics GmbH") in mixed case, then the most frequent;
+    ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text)."""
+    support: dict[str, int] = {}
+    for surface, count in surfaces.items():
+        support[normalize_name(surface)] = support.get(normalize_name(surface), 0) + count
+
+    def rank(item: tuple[int, tuple[str, int]]) -> tuple:
+        index, (surface, count) = item
+        legal = any(t in LEGAL_SUFFIXES for t in name_tokens(surface, drop_legal=False))
+        mixed = surface != surface.upper() and surface != surface.lower()
+        return (-support[normalize_name(surface)], -legal, -mixed, -count, index)
+
+    return min(enumerate(surfaces.items()), key=rank)[1][0]
 
 
 def resolve_nodes(
@@ -96,6 +108,11 @@ def _worth_scoring(nodes: list[Node], left: np.ndarray, right: np.ndarray, floor
     attributed = np.asarray([bool(n.attributes) for n in nodes])
     keep = (np.maximum(ratio, jaro - 0.05) >= floor) | (single[left] & multi[right]) | (single[right] & multi[left])
     keep |= attributed[left] & attributed[right]
+    # Same word count and first word, one word abbreviated or misspelt ("iron lake comp" / "iron lake components"):
+    # the sorted-token ratio undersells these, the aligned comparison in ``compare`` scores them.
+    words = np.asarray([len(n.key.split()) for n in nodes])
+    heads = np.asarray([n.key.split()[0] if n.key else "" for n in nodes], dtype=object)
+    keep |= (words[left] == words[right]) & (words[left] >= 2) & (heads[left] == heads[right]) & (ratio >= 0.7)
     return list(zip(left[keep].tolist(), right[keep].tolist()))
 
 

@@ -75,8 +75,13 @@ def _prefetches(
         specs.append(PrefetchSpec(P.SPARSE, vectors.sparse, depth))
         weights.append(sparse_w)
     if entity_ids and plan.mode == "hybrid":
+        # Dense and sparse, as for the whole collection: a chunk about the query's entity then gets as many
+        # fused contributions as a boilerplate twin about another customer, whichever system it came from.
         specs.append(PrefetchSpec(P.DENSE, vectors.dense, depth, entity_ids=entity_ids))
         weights.append(plan.entity_weight)
+        if vectors.sparse.indices:
+            specs.append(PrefetchSpec(P.SPARSE, vectors.sparse, depth, entity_ids=entity_ids))
+            weights.append(plan.entity_weight)
     return specs, weights
 
 

@@ -14,7 +14,8 @@ from entity_resolution.records import Mention, nodes_from_mentions
 from entity_resolution.resolve import resolve_records
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
 
-ACME = ["Acme Corporation", "ACME Corp.", "acme", "Acme Holdings (Deutschland) GmbH"]
+ACME = ["Acme Corporation", "ACME Corp.", "acme"]
+SUBSIDIARY = "Acme Holdings (Deutschland) GmbH"  # its own legal entity (the fixture gold and the generator agree)
 
 
 def _orgs(*names: str, **attrs) -> list[Mention]:
@@ -29,7 +30,7 @@ def _entity_of(resolution, name: str, entity_type: str = "organization") -> str:
     ("raw", "expected"),
     [
         ("Acme Corporation", "acme"), ("ACME Corp.", "acme"), ("  acme ", "acme"),
-        ("Acme Holdings (Deutschland) GmbH", "acme"), ("The Foo & Bar S.A.", "foo bar"),
+        ("Acme Holdings (Deutschland) GmbH", "acme deutschland"), ("The Foo & Bar S.A.", "foo bar"),
         ("Société Générale S.A.", "societe generale"), ("Acme Analytics Ltd", "acme analytics"),
         ("Smith & Sons Mfg. Co.", "smith sons manufacturing"),
     ],
@@ -45,11 +46,12 @@ def test_acronyms_and_person_names():
     assert person_key("Smith, John") == person_key("john SMITH")
 
 
-def test_the_four_acme_spellings_are_one_entity_and_acme_analytics_is_not():
-    result = resolve_records(_orgs(*ACME, "Acme Analytics", "IBM", "International Business Machines"))
+def test_the_acme_spellings_are_one_entity_and_acme_analytics_and_the_subsidiary_are_not():
+    result = resolve_records(_orgs(*ACME, SUBSIDIARY, "Acme Analytics", "IBM", "International Business Machines"))
     acme_ids = {_entity_of(result, n) for n in ACME}
     assert len(acme_ids) == 1
     assert _entity_of(result, "Acme Analytics") not in acme_ids
+    assert _entity_of(result, SUBSIDIARY) not in acme_ids
     assert _entity_of(result, "IBM") == _entity_of(result, "International Business Machines")
     acme = next(e for e in result.entities if e.entity_id in acme_ids)
     assert acme.name == "Acme Corporation" and acme.entity_id.startswith("ent_")
