@@ -16,12 +16,14 @@ from api.jobs import Confinement, JobRunner
 from api.keys import KeyStore
 from api.mcp import mount_mcp
 from api.metrics import Metrics
+from api.openapi import install_openapi
 from api.middleware import EdgeMiddleware
 from api.routes import context, documents, entities, feedback, health, ingest, packs
 from api.services import Services
 from core.config import Settings, get_settings
 from core.errors import StitchError
 from core.user_tokens import UserTokenVerifier
+from core.version import VERSION
 from governance.audit import AuditTrail, now_iso, query_hasher, trail_for
 
 _DESCRIPTION = """Grounded, token-budgeted, ACL-filtered context packs from enterprise systems.
@@ -111,7 +113,7 @@ def create_app(
                 if "pack_store" in services.__dict__:  # commit what the pack writer still holds
                     services.pack_store.flush()
 
-    app = FastAPI(title="Stitch", version="0.1.0", description=_DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="Stitch", version=VERSION, description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.confinement = Confinement.from_settings(settings)
     app.state.key_store = KeyStore(settings.keys_path)
@@ -123,6 +125,7 @@ def create_app(
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)
     install_console(app)
+    install_openapi(app, settings.user_token_header)
     app.add_middleware(
         EdgeMiddleware, max_body=settings.max_request_bytes, metrics=metrics, audit=audit
     )

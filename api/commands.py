@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api.keys import ApiKey, KeyStore, mint_key
+from api.serving import audit_key_mint
 from api.services import Services
 from core.config import Settings
 from core.identity import check_assertion
@@ -124,6 +125,7 @@ def prepare_demo(settings: Settings, fixtures: Path, *, host: str, port: int) ->
     manifests = [load_manifest(p) for p in paths]
     KeyStore(settings.keys_path).revoke_named(DEMO_KEY_NAME)
     plaintext, key = mint_key(scopes=("context",), roles=_manifest_roles(manifests), name=DEMO_KEY_NAME)
+    audit_key_mint(settings, key)
     from core.store.factory import close_store
 
     close_store(settings)  # the server process opens it again

@@ -34,6 +34,7 @@ from api.services import Services
 from core.config import Settings
 from core.identity import check_assertion, decide_principal
 from core.errors import AuthenticationError, StitchError
+from core.version import VERSION
 from retrieval.context import ContextRequest
 
 INSTRUCTIONS = """Stitch answers with enterprise context a given end user may see.
@@ -95,7 +96,7 @@ def _call(operation: Callable[[], Any]) -> Any:
 
 def build_mcp_server(services: Services, *, key_of: KeyOf, lifespan=None) -> MCPServer:  # noqa: ANN001
     """The MCP server whose tools act with the key ``key_of(ctx)`` returns for each call."""
-    server = MCPServer("stitch", title="Stitch", instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan,
+    server = MCPServer("stitch", title="Stitch", instructions=INSTRUCTIONS, version=VERSION, lifespan=lifespan,
                        log_level="WARNING")
 
     def principal(ctx: Context, principal_id: str | None, roles: list[str]):  # noqa: ANN202

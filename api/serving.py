@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from api.keys import KeyStore, mint_key
+from api.keys import ApiKey, KeyStore, mint_key
 from core.config import Settings
 from core.errors import StitchError, StoreError
 
@@ -35,6 +35,7 @@ def announce(settings: Settings, url: str, keys: KeyStore) -> None:
     keys.revoke_named(LOCAL_KEY_NAME)
     plaintext, key = mint_key(scopes=("context",), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
     keys.hold(key)
+    audit_key_mint(settings, key)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = _key_file(settings)
     key_file.unlink(missing_ok=True)
@@ -42,6 +43,15 @@ def announce(settings: Settings, url: str, keys: KeyStore) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(plaintext)
     _server_file(settings).write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
+
+
+def audit_key_mint(settings: Settings, key: ApiKey) -> None:
+    """Ephemeral keys (``local-cli``, ``demo``) never reach the keys file, but minting one is a key
+    creation like ``stitch keys create``: the audit trail records it (ids and grants, never the secret)."""
+    from governance.audit import audit_event
+
+    audit_event(settings, "key_create", actor="serve", key_id=key.key_id, name=key.name, ephemeral=True,
+                scopes=list(key.scopes), roles=list(key.roles), principals=list(key.principals))
 
 
 def withdraw(settings: Settings) -> None:

@@ -8,6 +8,7 @@ The mtime says when a file was copied or exported, not when the document was wri
 
 from __future__ import annotations
 
+import io
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,27 +26,26 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value >= _EARLIEST else None
 
 
-def _email_date(path: Path) -> datetime | None:
+def _email_date(raw: bytes) -> datetime | None:
     from email import policy
     from email.parser import BytesParser
 
-    with path.open("rb") as handle:
-        message = BytesParser(policy=policy.default).parse(handle, headersonly=True)
+    message = BytesParser(policy=policy.default).parse(io.BytesIO(raw), headersonly=True)
     header = message["Date"]
     return getattr(header, "datetime", None) if header is not None else None
 
 
-def _pdf_date(path: Path) -> datetime | None:
+def _pdf_date(raw: bytes) -> datetime | None:
     from pypdf import PdfReader
 
-    info = PdfReader(str(path)).metadata
+    info = PdfReader(io.BytesIO(raw)).metadata
     if info is None:
         return None
     return info.modification_date or info.creation_date
 
 
-def _office_date(path: Path) -> datetime | None:
-    with zipfile.ZipFile(path) as archive:
+def _office_date(raw: bytes) -> datetime | None:
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         if "docProps/core.xml" not in archive.namelist():
             return None
         root = ElementTree.fromstring(archive.read("docProps/core.xml"))
@@ -60,14 +60,16 @@ _READERS = {".eml": (_email_date, "email_header"), ".pdf": (_pdf_date, "pdf_meta
             ".docx": (_office_date, "office_metadata"), ".pptx": (_office_date, "office_metadata")}
 
 
-def document_date(path: Path) -> tuple[datetime, str] | None:
-    """(UTC date, where it came from) for formats that carry their own date, else ``None``."""
+def document_date(path: Path, raw: bytes | None = None) -> tuple[datetime, str] | None:
+    """(UTC date, where it came from) for formats that carry their own date, else ``None``.
+
+    ``raw`` is the file's bytes when the caller has read them already (confined to the source folder)."""
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         return None
     read, source = reader
     try:
-        value = _utc(read(path))
+        value = _utc(read(path.read_bytes() if raw is None else raw))
     except Exception:  # noqa: BLE001 - a malformed date or container must not fail the document
         return None
     return (value, source) if value else None

@@ -11,6 +11,8 @@ readers where a dedicated parse is clearly better.
 
 from __future__ import annotations
 
+import io
+
 import json
 import logging
 from dataclasses import dataclass
@@ -87,21 +89,22 @@ def _table_rows(html: str) -> str:
     return "\n".join(rows)
 
 
-def _check_pdf(path: Path) -> None:
+def _check_pdf(raw: bytes) -> None:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
     # pypdf logs what it then raises ("EOF marker not found"); the job report already carries the reason.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
             raise InputError("password-protected PDF")
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise InputError(f"corrupt PDF: {exc}") from exc
 
 
-def _partition_unstructured(kind: str, path: Path, raw: bytes) -> list[Block]:
+def _partition_unstructured(kind: str, raw: bytes) -> list[Block]:
+    # parsers get the bytes already read (and confined to the source folder), never the path again
     prepare_unstructured()
     if kind == "md":
         from unstructured.partition.md import partition_md
@@ -118,22 +121,22 @@ def _partition_unstructured(kind: str, path: Path, raw: bytes) -> list[Block]:
         html = UnicodeDammit(raw, ["utf-8"]).unicode_markup or decode_text(raw)
         return _elements_to_blocks(partition_html(text=strip_html_chrome(html)))
     if kind == "pdf":
-        _check_pdf(path)
+        _check_pdf(raw)
         from unstructured.partition.pdf import partition_pdf
 
         from ingest.reflow import reflow_lines  # here: reflow imports Block from this module
 
-        return reflow_lines(drop_page_furniture(_elements_to_blocks(partition_pdf(filename=str(path), strategy="fast",
+        return reflow_lines(drop_page_furniture(_elements_to_blocks(partition_pdf(file=io.BytesIO(raw), strategy="fast",
                                                                     languages=["eng"]))))
     if raw.startswith(_OLE_MAGIC):
         raise InputError(f"password-protected or legacy (pre-2007) {kind.upper()} file")
     if kind == "docx":
         from unstructured.partition.docx import partition_docx
 
-        return drop_page_furniture(_elements_to_blocks(partition_docx(filename=str(path))))
+        return drop_page_furniture(_elements_to_blocks(partition_docx(file=io.BytesIO(raw))))
     from unstructured.partition.pptx import partition_pptx
 
-    return _elements_to_blocks(partition_pptx(filename=str(path)))
+    return _elements_to_blocks(partition_pptx(file=io.BytesIO(raw)))
 
 
 def _partition_email(raw: bytes) -> list[Block]:
@@ -196,7 +199,7 @@ def partition_file(path: Path, raw: bytes | None = None) -> list[Block]:
             return _partition_email(raw)
         if kind in {"csv", "json", "jsonl"}:
             return _partition_data(kind, raw)
-        return _partition_unstructured(kind, path, raw)
+        return _partition_unstructured(kind, raw)
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - parsers raise anything on corrupt input

@@ -20,6 +20,7 @@ from core.errors import InputError
 from core.models import Document, Section
 from core.pathmatch import first_match
 from ingest.clean import clean_text
+from ingest.confined import OutsideSourceError, read_confined
 from ingest.manifest import Manifest
 from ingest.dates import document_date
 from ingest.partition import FILE_EXTENSIONS, Block, partition_file
@@ -145,24 +146,28 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
     if path.suffix.lower() not in FILE_EXTENSIONS:
         return SourceFailure(relpath, f"unsupported extension {path.suffix or '(none)'!r}", doc_id, acl, acl_origin=origin)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            return SourceFailure(relpath, f"file too large ({size:,} bytes > max_file_bytes {max_bytes:,})", doc_id,
-                                 acl, acl_origin=origin)
-        raw = path.read_bytes()
+        read = read_confined(path, manifest.root, max_bytes=max_bytes)
+    except OutsideSourceError as exc:
+        return SourceFailure(relpath, str(exc), doc_id, outside=True)
+    except InputError as exc:
+        return SourceFailure(relpath, str(exc), doc_id, acl, acl_origin=origin)
     except OSError as exc:
         return SourceFailure(relpath, f"cannot read file: {exc.strerror or exc}", doc_id, acl, acl_origin=origin)
+    raw = read.raw
     uri = manifest.uri_template.format(relpath=relpath) if manifest.uri_template else None
-    mtime = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc)
+    mtime = datetime.fromtimestamp(read.mtime, tz=timezone.utc)
     fingerprint = _fingerprint(raw, "|".join(acl), uri or "", origin, "file-v3")
 
     def load() -> Document:
-        blocks = partition_file(path)  # re-read: listing a big tree must not hold every file in memory
+        # re-read (listing a big tree must not hold every file in memory), confined again: the file
+        # may have been swapped since it was fingerprinted
+        again = read_confined(path, manifest.root, max_bytes=max_bytes).raw
+        blocks = partition_file(path, again)
         if not blocks:
             raise InputError("no text could be extracted (scanned or image-only? OCR is not enabled)")
         first_title = next((b.text for b in blocks if b.kind == "title"), None)
         title = clean_text(first_title or path.stem.replace("_", " ").replace("-", " "))
-        updated, updated_source = document_date(path) or (mtime, "mtime")  # its own date first
+        updated, updated_source = document_date(path, again) or (mtime, "mtime")  # its own date first
         return assemble_document(
             blocks, doc_id=doc_id, source=manifest.source, title=title[:300], uri=uri, acl=acl,
             updated_at=updated, fingerprint=fingerprint, updated_source=updated_source,
@@ -171,11 +176,15 @@ def _file_item(manifest: Manifest, path: Path, relpath: str, max_bytes: int) -> 
     return SourceItem(doc_id, fingerprint, relpath, load, acl, acl_origin=origin)
 
 
-def read_rows(path: Path) -> Iterator[Row]:
-    """Rows of a CSV / JSON array / JSONL records file as (where, row, problem)."""
+def read_rows(path: Path, root: Path | None = None) -> Iterator[Row]:
+    """Rows of a CSV / JSON array / JSONL records file as (where, row, problem); with ``root``, the
+    file is read only if what opens lies inside it (see ingest.confined)."""
     kind = {".csv": "csv", ".json": "json"}.get(path.suffix.lower(), "jsonl")
     try:
-        raw = path.read_bytes()
+        raw = path.read_bytes() if root is None else read_confined(path, root, max_bytes=None).raw
+    except InputError as exc:
+        yield "", None, str(exc)
+        return
     except OSError as exc:
         yield "", None, f"cannot read file: {exc.strerror or type(exc).__name__}"
         return
@@ -193,7 +202,7 @@ def _record_items(manifest: Manifest, path: Path) -> Iterator[SourceItem | Sourc
         if not path.is_file() and _leaves_root(file, path):
             yield SourceFailure(name, "symbolic link to a file outside the source folder: not read")
             continue
-        for where, row, error in read_rows(file):
+        for where, row, error in read_rows(file, path):
             label = f"{name}:{where}" if where else name
             if error:
                 yield SourceFailure(label, error)

@@ -165,6 +165,25 @@ def test_openapi_documents_every_endpoint_with_examples(api):
         assert schema["components"]["schemas"][name].get("examples"), name
 
 
+def test_openapi_declares_the_service_key_and_the_user_token(api):
+    """Generated clients must know both credentials: the key everywhere under /v1, and the end
+    user's token (in the configured header) exactly where a route reads for a principal."""
+    client, _, _ = api
+    schema = client.get("/openapi.json").json()
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["serviceKey"] == {**schemes["serviceKey"], "type": "http", "scheme": "bearer"}
+    assert schemes["userToken"]["in"] == "header" and schemes["userToken"]["name"] == "X-Stitch-User-Token"
+    security = {(path, method): op.get("security") for path, ops in schema["paths"].items()
+                for method, op in ops.items()}
+    with_token = [{"serviceKey": []}, {"serviceKey": [], "userToken": []}]
+    for read in (("/v1/context", "post"), ("/v1/search", "post"), ("/v1/documents/{doc_id}", "get"),
+                 ("/v1/entities", "get"), ("/v1/feedback", "post")):
+        assert security[read] == with_token, read
+    assert security[("/v1/ingest/jobs", "post")] == [{"serviceKey": []}]
+    assert security[("/metrics", "get")] == [{"serviceKey": []}]
+    assert security[("/healthz", "get")] is None
+
+
 # --- ingest jobs: a store of their own, so the shared wiki index stays read-only ---------------------
 
 

@@ -156,3 +156,23 @@ def test_cli_verify_export_and_steward_actions(runner, tmp_path):
     trail.path.write_text("".join(lines[:3] + lines[4:]))
     broken = runner.invoke(cli, ["audit", "verify"])
     assert broken.exit_code == 1 and "line 4" in broken.output and "missing" in broken.output
+
+
+def test_ephemeral_keys_are_audited_when_minted(tmp_path):
+    """The `local-cli` key of `stitch serve` and the demo key never reach the keys file; minting them
+    must still leave a key_create record (ids and grants, never the secret)."""
+    from api.keys import KeyStore
+    from api.serving import announce
+    from core.config import Settings
+    from governance.audit import trail_for
+
+    settings = Settings(data_dir=tmp_path / "data")
+    announce(settings, "http://127.0.0.1:1", KeyStore(settings.keys_path))
+    trail_for(settings).flush()
+    records = [json.loads(line) for line in settings.audit_log_path.read_text().splitlines()]
+    minted = [r for r in records if r["event"] == "key_create"]
+    assert len(minted) == 1 and minted[0]["name"] == "local-cli" and minted[0]["ephemeral"] is True
+    assert minted[0]["scopes"] == ["context"] and minted[0]["actor"] == "serve"
+    secret = (settings.data_dir / "local_api_key").read_text().strip()
+    assert secret not in settings.audit_log_path.read_text()
+    assert verify_trail(settings.audit_log_path).ok
