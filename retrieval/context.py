@@ -17,6 +17,7 @@ from core.models import ContextPack, EntityRef, Hit, Principal, SearchFilters
 from core.store.protocol import VectorStore
 from governance.packs import visible_via
 from governance.redaction import redact_hit, redact_passage
+from retrieval.diversity import entity_coverage, reserve_systems
 from retrieval.filters import check_filters
 from retrieval.pack import Packed, drop_duplicates, pack_passages, render_within, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
@@ -71,17 +72,19 @@ class Retriever:
         check_filters(self.store, request.filters, acl_tokens=tokens)
         t0 = time.perf_counter()
         entities = self._entities(request.query, tokens)
+        entity_ids = tuple(dict.fromkeys(e.entity_id for e in entities))
         vectors = encode_query(self.encoder, request.query)
         t1 = time.perf_counter()
         hits = search_chunks(
             self.store, vectors, acl_tokens=tokens, limit=limit, plan=self.plan, filters=request.filters,
-            entity_ids=tuple(dict.fromkeys(e.entity_id for e in entities)),
+            entity_ids=entity_ids,
         )
         hits = apply_source_priors(hits, self.source_priors)
         t2 = time.perf_counter()
         if self.reranker is not None:
             hits = rerank_hits(self.reranker, request.query, hits, depth=self.plan.rerank_depth)
         t3 = time.perf_counter()
+        hits = self._diversified(request, hits, vectors, entity_ids, tokens)
         timings = {"embed": _ms(t1 - t0), "search": _ms(t2 - t1), "rerank": _ms(t3 - t2)}
         return SearchResult(hits, entities, timings, vectors)
 
@@ -133,6 +136,16 @@ class Retriever:
             relevance=best,
             weak=best is None or best < self.settings.weak_relevance,
         )
+
+    def _diversified(self, request: ContextRequest, hits: list[Hit], vectors: QueryVectors,
+                     entity_ids: tuple[str, ...], tokens: tuple[str, ...]) -> list[Hit]:
+        """Each visible system's best passage about the query's entities among the first ``top_k`` hits."""
+        if not entity_ids or self.plan.mode != "hybrid":
+            return hits
+        coverage = entity_coverage(self.store, vectors, acl_tokens=tokens, entity_ids=entity_ids,
+                                   plan=self.plan, filters=request.filters)
+        return reserve_systems(hits, coverage, entity_ids=entity_ids, window=request.top_k,
+                               slots=max(1, request.top_k // 2))
 
     def _entities(self, query: str, tokens: tuple[str, ...]) -> tuple[EntityRef, ...]:
         if self.entity_resolver is None:

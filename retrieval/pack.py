@@ -64,10 +64,32 @@ def _citation_quality(span: StitchedSpan) -> tuple:
     return (bool(first.get(P.URI)), float(first.get(P.UPDATED_TS) or 0.0), -span.rank)
 
 
+_FACT_WORD = re.compile(r"\w*[A-Z0-9]\w*")
+
+
+def _facts(text: str) -> set[str]:
+    """Names and numbers of a text: what makes two fills of one template different documents."""
+    return set(_FACT_WORD.findall(text))
+
+
+def _entity_ids(span: StitchedSpan) -> frozenset[str]:
+    return frozenset(e for c in span.chunks for e in c.payload.get(P.ENTITY_IDS) or [])
+
+
 def _near_duplicate(a: str, b: str) -> bool:
     if a == b:
         return True
     return min(len(a), len(b)) > 40 and fuzz.ratio(a, b) >= NEAR_DUPLICATE
+
+
+def _same_content(span: StitchedSpan, norm: str, other: StitchedSpan, other_norm: str) -> bool:
+    """One text stored twice, not two fills of one template (contracts, tickets, renewal emails that
+    differ in a customer's name and a few values, or share a clause word for word): those differ in
+    their entities or in a name or number, and collapsing them would drop the very document the query
+    named."""
+    if not _near_duplicate(norm, other_norm) or _entity_ids(span) != _entity_ids(other):
+        return False
+    return norm == other_norm or _facts(span.text) == _facts(other.text)
 
 
 def drop_duplicates(spans: list[StitchedSpan]) -> list[StitchedSpan]:
@@ -77,7 +99,7 @@ def drop_duplicates(spans: list[StitchedSpan]) -> list[StitchedSpan]:
     groups: list[tuple[str, list[StitchedSpan]]] = []
     for span in spans:
         norm = _normalised(span.text)
-        group = next((g for text, g in groups if _near_duplicate(norm, text)), None)
+        group = next((g for text, g in groups if _same_content(span, norm, g[0], text)), None)
         if group is None:
             groups.append((norm, [span]))
         else:
