@@ -66,15 +66,24 @@ def reserve_systems(
     """``hits`` with each system's best passage about the entities within the first ``window`` positions.
 
     A system's best passage is the coverage query's best about the entities, or the one the leading hits
-    name by id. Documents already in the window need no slot. At most ``slots`` passages are added (in
-    coverage order); they take the last places of the window and push the fused hits there down, so the
-    fused leaders keep their ranks. A reserved hit takes the score of the first hit it pushes down:
+    name by id; slots left over go to the next coverage passages. Documents already in the window need
+    no slot. At most ``slots`` passages are added; they take the last places of the window and push the
+    fused hits there down, so the fused leaders keep their ranks. A reserved hit takes the score of the first hit it pushes down:
     scores stay in rank order (the coverage query's fused scores are on another scale)."""
     head = hits[:window]
     shown = {h.payload.get(P.DOC_ID) for h in head}
     texts = "\n".join(str(h.payload.get(P.TEXT) or "") for h in head)
-    reserved = [h for h in _best_per_system(coverage, frozenset(entity_ids), texts)
-                if h.payload.get(P.DOC_ID) not in shown][:slots]
+    wanted = frozenset(entity_ids)
+    reserved: list[Hit] = []
+    # each system's best first, then the next passages about the entities (another CRM record than the
+    # contact already shown), one per document: better than more fills of another customer's template
+    for hit in _best_per_system(coverage, wanted, texts) + [h for h in coverage if _about(h, wanted)]:
+        doc_id = hit.payload.get(P.DOC_ID)
+        if len(reserved) >= slots:
+            break
+        if doc_id not in shown:
+            shown.add(doc_id)
+            reserved.append(hit)
     if not reserved:
         return hits
     ids = {h.point_id for h in reserved}

@@ -45,7 +45,8 @@ def test_pack_about_a_named_customer_holds_its_ticket_not_other_customers_templa
     pack = retriever.context(request)
     docs = [p.doc_id for p in pack.passages]
     assert docs[0] == "email:acme-renewal"
-    assert "tickets:T-2" in docs and "tickets:T-1" not in docs  # the ticket the email names
+    assert "tickets:T-2" in docs  # the ticket the email names, before the customer's other ticket
+    assert "tickets:T-1" not in docs or docs.index("tickets:T-2") < docs.index("tickets:T-1")
     assert "crm:A-1" in docs
     hits, _ = retriever.search(request, limit=20)
     ranked = [h.payload[P.DOC_ID] for h in hits]
@@ -75,3 +76,19 @@ def test_reserve_keeps_leaders_and_skips_documents_already_shown():
     assert [h.payload[P.DOC_ID] for h in out] == ["email:a", "crm:A-1", "tickets:T-1", "email:b", "email:c", "email:d"]
     assert [h.score for h in out][:4] == [0.9, 0.8, 0.8, 0.8]
     assert reserve_systems(hits, [], entity_ids=("ent_acme",), window=3, slots=2) == hits
+
+
+def test_slots_left_over_go_to_the_next_passages_about_the_entity():
+    # the CRM contact already shown does not stand in for the account record the question is about
+    hits = [_hit("crm:C-1", 0.9), _hit("email:b", 0.8, "ent_other"), _hit("email:c", 0.7, "ent_other")]
+    coverage = [_hit("crm:C-1", 3.0), _hit("crm:A-1", 2.0), _hit("crm:C-2", 1.0)]
+    out = reserve_systems(hits, coverage, entity_ids=("ent_acme",), window=3, slots=1)
+    assert [h.payload[P.DOC_ID] for h in out] == ["crm:C-1", "email:b", "crm:A-1", "email:c"]
+
+
+def test_the_record_the_leading_passage_names_by_id_wins_its_system():
+    hits = [_hit("email:renewal", 0.9, text="After the crashes we reported in T-5001 we cannot renew."),
+            _hit("email:b", 0.8, "ent_other")]
+    coverage = [_hit("email:renewal", 3.0), _hit("tickets:T-5002", 2.0), _hit("tickets:T-5001", 1.0)]
+    out = reserve_systems(hits, coverage, entity_ids=("ent_acme",), window=2, slots=1)
+    assert [h.payload[P.DOC_ID] for h in out] == ["email:renewal", "tickets:T-5001", "email:b"]
