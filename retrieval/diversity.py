@@ -60,35 +60,55 @@ def _best_per_system(coverage: list[Hit], wanted: frozenset[str], texts: str) ->
     return sorted(best.values(), key=lambda h: order[h.point_id])
 
 
+def _about_others(hit: Hit, entity_ids: frozenset[str]) -> bool:
+    """A passage about other entities only: another customer's fill of the template the query matched."""
+    linked = hit.payload.get(P.ENTITY_IDS) or ()
+    return bool(linked) and not entity_ids.intersection(linked)
+
+
+def _reserved(head: list[Hit], coverage: list[Hit], wanted: frozenset[str], slots: int) -> list[Hit]:
+    """Each system's best passage about the entities not yet shown, then (only in place of passages
+    about other entities) the next ones: the CRM account besides the contact already shown."""
+    shown = {h.payload.get(P.DOC_ID) for h in head}
+    texts = "\n".join(str(h.payload.get(P.TEXT) or "") for h in head)
+    firsts = [h for h in _best_per_system(coverage, wanted, texts) if h.payload.get(P.DOC_ID) not in shown][:slots]
+    shown.update(h.payload.get(P.DOC_ID) for h in firsts)
+    fills: list[Hit] = []
+    room = min(slots - len(firsts), sum(_about_others(h, wanted) for h in head))
+    for hit in coverage:
+        if len(fills) >= room:
+            break
+        if _about(hit, wanted) and hit.payload.get(P.DOC_ID) not in shown:
+            shown.add(hit.payload.get(P.DOC_ID))
+            fills.append(hit)
+    return firsts + fills
+
+
 def reserve_systems(
     hits: list[Hit], coverage: list[Hit], *, entity_ids: tuple[str, ...], window: int, slots: int,
 ) -> list[Hit]:
     """``hits`` with each system's best passage about the entities within the first ``window`` positions.
 
     A system's best passage is the coverage query's best about the entities, or the one the leading hits
-    name by id; slots left over go to the next coverage passages. Documents already in the window need
-    no slot. At most ``slots`` passages are added; they take the last places of the window and push the
-    fused hits there down, so the fused leaders keep their ranks. A reserved hit takes the score of the first hit it pushes down:
-    scores stay in rank order (the coverage query's fused scores are on another scale)."""
-    head = hits[:window]
-    shown = {h.payload.get(P.DOC_ID) for h in head}
-    texts = "\n".join(str(h.payload.get(P.TEXT) or "") for h in head)
+    name by id; the slots left may go to the next passages about the entities, but only in place of
+    passages about other entities. At most ``slots`` passages are added at the end of the window; the
+    fused hits they push out are the lowest-ranked about other entities first, so the fused leaders and
+    passages about no entity (a general policy) keep their places. Scores are clamped to rank order
+    (the coverage query's fused scores are on another scale)."""
     wanted = frozenset(entity_ids)
-    reserved: list[Hit] = []
-    # each system's best first, then the next passages about the entities (another CRM record than the
-    # contact already shown), one per document: better than more fills of another customer's template
-    for hit in _best_per_system(coverage, wanted, texts) + [h for h in coverage if _about(h, wanted)]:
-        doc_id = hit.payload.get(P.DOC_ID)
-        if len(reserved) >= slots:
-            break
-        if doc_id not in shown:
-            shown.add(doc_id)
-            reserved.append(hit)
+    reserved = _reserved(hits[:window], coverage, wanted, slots)
     if not reserved:
         return hits
     ids = {h.point_id for h in reserved}
     rest = [h for h in hits if h.point_id not in ids]
-    keep = max(0, min(window, len(rest) + len(reserved)) - len(reserved))
-    tie = rest[min(keep, len(rest) - 1)].score if rest else None
-    placed = [h if tie is None else replace(h, score=tie) for h in reserved]
-    return rest[:keep] + placed + rest[keep:]
+    head, tail = rest[:window], rest[window:]
+    excess = len(head) + len(reserved) - window
+    demoted: set[int] = set()
+    for i in sorted(range(len(head)), key=lambda i: (not _about_others(head[i], wanted), -i))[:max(0, excess)]:
+        demoted.add(i)
+    ordered = ([h for i, h in enumerate(head) if i not in demoted] + reserved
+               + [h for i, h in enumerate(head) if i in demoted] + tail)
+    out = ordered[:1]
+    for hit in ordered[1:]:
+        out.append(hit if hit.score <= out[-1].score else replace(hit, score=out[-1].score))
+    return out

@@ -74,8 +74,17 @@ def test_reserve_keeps_leaders_and_skips_documents_already_shown():
     coverage = [_hit("email:a", 3.0), _hit("crm:A-1", 2.0), _hit("tickets:T-1", 1.0)]
     out = reserve_systems(hits, coverage, entity_ids=("ent_acme",), window=3, slots=2)
     assert [h.payload[P.DOC_ID] for h in out] == ["email:a", "crm:A-1", "tickets:T-1", "email:b", "email:c", "email:d"]
-    assert [h.score for h in out][:4] == [0.9, 0.8, 0.8, 0.8]
+    assert [h.score for h in out] == [0.9, 0.9, 0.9, 0.8, 0.7, 0.6]  # clamped to rank order
     assert reserve_systems(hits, [], entity_ids=("ent_acme",), window=3, slots=2) == hits
+
+
+def test_a_passage_about_no_entity_keeps_its_place_before_other_customers_fills():
+    # a general SLA policy is not pushed out of the window to make room; another customer's email is
+    hits = [_hit("tickets:T-1", 0.9), _hit("email:other", 0.8, "ent_other"), _hit("wiki:sla", 0.7, None)]
+    hits[2] = Hit("wiki:sla#0", 0.7, {P.DOC_ID: "wiki:sla", P.SOURCE: "wiki", P.ENTITY_IDS: [], P.TEXT: ""})
+    coverage = [_hit("tickets:T-1", 3.0), _hit("crm:A-1", 2.0)]
+    out = reserve_systems(hits, coverage, entity_ids=("ent_acme",), window=3, slots=2)
+    assert [h.payload[P.DOC_ID] for h in out] == ["tickets:T-1", "wiki:sla", "crm:A-1", "email:other"]
 
 
 def test_slots_left_over_go_to_the_next_passages_about_the_entity():
