@@ -50,3 +50,55 @@ def test_a_clause_shared_word_for_word_by_two_customers_contracts_keeps_both():
     kept = drop_duplicates([_span("contracts:coral", 0, clause, "ent_coral"),
                             _span("contracts:amber", 1, clause, "ent_amber", updated=1e9)])
     assert [s.doc_id for s in kept] == ["contracts:coral", "contracts:amber"]
+
+
+NAMES = [f"{a} {b} {c}" for a in ("Coral", "Amber", "Swift", "Grey") for b in ("Canyon", "Harbor") for c in
+         ("Technologies", "Foods", "Trading", "Pharma")]  # 32 customers
+
+
+class NamedCustomer:
+    """The query resolver's answer: the query names one customer."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def entities_in_query(self, text, *, acl_tokens):
+        from core.models import EntityRef
+        return [EntityRef(_entity(self.name), self.name, "organization", self.name)]
+
+
+def _entity(name: str) -> str:
+    return "ent_" + name.lower().replace(" ", "_")
+
+
+def test_32_same_template_contracts_rank_and_cite_the_named_customers_clause(any_store):
+    # before: the named contract's renewal clause, word for word the same as in other customers'
+    # contracts, collapsed into a fresher twin, so the pack cited another customer's page
+    from core.models import Principal
+    from retrieval.context import ContextRequest
+    from retrieval.search import SearchPlan
+    from tests.test_retrieval_stitch import load, make_document, retriever_for
+
+    docs = []
+    for i, name in enumerate(NAMES):
+        chunks = make_document(
+            f"contracts:{_entity(name)}.pdf",
+            [f"Master Services Agreement between Northwind Systems B.V. and {name} (the Customer).",
+             "Fees and payment. Fees are invoiced yearly in advance and payable within thirty days.",
+             f"Term and renewal. This agreement renews automatically for periods of {12 * (1 + i % 3)} months "
+             "unless either party gives notice ninety days before the end of the term."],
+            roles=("legal",), entity_ids=(_entity(name),), updated=None,
+        )
+        for chunk, page in zip(chunks, (1, 2, 3)):
+            chunk.payload[P.PAGES] = [page]
+            chunk.payload[P.UPDATED_TS] = float(i)  # later customers' copies are fresher
+        docs.append(chunks)
+    load(any_store, *docs)
+    named = NAMES[4]
+    retriever = retriever_for(any_store, plan=SearchPlan(mode="hybrid"), entity_resolver=NamedCustomer(named))
+    request = ContextRequest(f"When does the {named} master services agreement renew?", Principal("lee", ("legal",)))
+    hits, _ = retriever.search(request, limit=20)
+    assert hits[0].payload[P.DOC_ID] == f"contracts:{_entity(named)}.pdf"
+    pack = retriever.context(request)
+    cited = [(p.doc_id, p.pages) for p in pack.passages]
+    assert cited[0][0] == f"contracts:{_entity(named)}.pdf" and 3 in cited[0][1]
