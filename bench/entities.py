@@ -1,6 +1,6 @@
 """Benchmark: resolve N synthetic organisation/person records with realistic variation; prints JSON.
 
-    .venv/bin/python bench/entities.py --records 100000 [--records 1000000]
+    .venv/bin/python bench/entities.py --records 100000 [--records 1000000] [--seed 1 --seed 2]
 
 Reports wall time per stage, peak RSS, blocking comparisons vs quadratic, and pairwise P/R/F1 against
 the generator's truth (each record knows which base entity it was derived from).
@@ -19,7 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from entity_resolution.records import Mention, nodes_from_mentions  # noqa: E402
+from rapidfuzz.distance import OSA  # noqa: E402
+
+from entity_resolution.records import Mention, mention_key, nodes_from_mentions  # noqa: E402
 from entity_resolution.resolve import resolve_nodes  # noqa: E402
 
 _SYL = ("ka lo ri ven tor ax el mi qua zen dor fi ly nex tra sol bri gan hol per vi ro cus mar ti bel cor dan "
@@ -63,8 +65,8 @@ def _variant(kind: str, name: str, rng: random.Random) -> str:
     return _typo(text, rng) if rng.random() < 0.15 else text
 
 
-def synthetic_records(count: int, seed: int = 7) -> tuple[list[Mention], list[int]]:
-    """``count`` mentions of about count/3 base entities, and each mention's true entity index."""
+def synthetic_dataset(count: int, seed: int = 7) -> tuple[list[Mention], list[int], list[tuple[str, str]]]:
+    """``count`` mentions of about count/3 base entities, each mention's true base index, and the bases."""
     rng = random.Random(seed)
     bases = _base_names(max(count // 3, 1), rng)
     mentions, truth = [], []
@@ -73,7 +75,24 @@ def synthetic_records(count: int, seed: int = 7) -> tuple[list[Mention], list[in
         kind, name = bases[index]
         mentions.append(Mention(kind, _variant(kind, name, rng)))
         truth.append(index)
-    return mentions, truth
+    return mentions, truth, bases
+
+
+def lookalike_bases(bases: list[tuple[str, str]]) -> int:
+    """How many base entities have another base of the same type one edit away (normalised keys, word order
+    ignored): their typo variants are indistinguishable by name alone, so the truth there is ambiguous."""
+    keys = {(kind, " ".join(sorted(mention_key(kind, name).split()))) for kind, name in bases}
+    by_deletion: dict[tuple[str, str], list[str]] = {}
+    for kind, key in keys:  # one-deletion neighbourhood (SymSpell): candidates, confirmed by OSA below
+        for variant in {key} | {key[:i] + key[i + 1:] for i in range(len(key))}:
+            by_deletion.setdefault((kind, variant), []).append(key)
+    close = set()
+    for (kind, _), group in by_deletion.items():
+        for i, a in enumerate(group):
+            for b in group[i + 1:]:
+                if a != b and OSA.distance(a, b, score_cutoff=1) <= 1:
+                    close.update(((kind, a), (kind, b)))
+    return len(close)
 
 
 def _pairs(groups: Counter) -> int:
@@ -89,9 +108,9 @@ def pairwise_scores(predicted: list[str], truth: list[int]) -> dict:
             "f1": round(2 * precision * recall / max(precision + recall, 1e-9), 4)}
 
 
-def run(count: int) -> dict:
+def run(count: int, seed: int = 7) -> dict:
     t0 = time.perf_counter()
-    mentions, truth = synthetic_records(count)
+    mentions, truth, bases = synthetic_dataset(count, seed)
     t1 = time.perf_counter()
     cpu = time.process_time()
     nodes = nodes_from_mentions(mentions)
@@ -100,8 +119,8 @@ def run(count: int) -> dict:
     cpu = time.process_time() - cpu
     predicted = [resolution.key_to_entity.get((m.type, m.key), f"empty:{i}") for i, m in enumerate(mentions)]
     return {
-        "records": count, "distinct_names": len(nodes), "entities": len(resolution.entities),
-        "true_entities": len(set(truth)), "comparisons": resolution.scored_pairs,
+        "records": count, "seed": seed, "distinct_names": len(nodes), "entities": len(resolution.entities),
+        "true_entities": len(set(truth)), "lookalike_bases": lookalike_bases(bases), "comparisons": resolution.scored_pairs,
         "quadratic_name_pairs": resolution.blocking.quadratic, "oversized_blocks": resolution.blocking.oversized_blocks,
         "generate_s": round(t1 - t0, 1), "resolve_s": round(t2 - t1, 1),
         "resolve_cpu_s": round(cpu, 1),  # all threads; wall time suffers on a shared machine
@@ -113,8 +132,9 @@ def run(count: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, action="append", help="record counts (repeatable)")
+    parser.add_argument("--seed", type=int, action="append", help="generator seeds (repeatable; default 7)")
     args = parser.parse_args()
-    results = [run(n) for n in args.records or [100_000]]
+    results = [run(n, seed) for n in args.records or [100_000] for seed in args.seed or [7]]
     print(json.dumps({"benchmark": "entities", "cpus": 2, "results": results}, indent=2))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from entity_resolution.normalize import acronym
 from entity_resolution.records import Node
@@ -13,6 +13,11 @@ from entity_resolution.settings import Comparison, ResolutionSettings
 
 ACRONYM_SIMILARITY = 0.999
 ALIGNED_SIMILARITY = 0.95  # every word the same, abbreviated ("Log." / "logistics") or one-typo apart
+# Above this similarity two names may differ by at most one edit (a typo: one deletion, insertion,
+# substitution or adjacent transposition), unless they align word by word (above). Names two or more edits
+# apart ("tanakacor" / "tanakacra") are different names that merely look alike; in a dense name space they
+# are common, so they stay below it.
+ONE_EDIT_FLOOR = 0.92
 
 
 QUALIFIED_SIMILARITY = 0.86  # "grey harbor retail uk" is a subsidiary of "grey harbor retail", not a spelling
@@ -72,7 +77,8 @@ def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
     """Similarity of two normalised keys in [0, 1]; ``ACRONYM_SIMILARITY`` when one is the other's acronym.
 
     Uses the stricter of edit-based ratio and Jaro–Winkler on sorted tokens, so an extra distinctive
-    token ("acme" vs "acme analytics") costs, while typos and word order do not.
+    token ("acme" vs "acme analytics") costs, while typos and word order do not. Similarity reaches
+    ``ONE_EDIT_FLOOR`` only for an acronym, a word-by-word aligned variant, or names at most one OSA edit apart.
     """
     if a == b:
         return 1.0
@@ -87,7 +93,10 @@ def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
     ratio = fuzz.ratio(sorted_a, sorted_b) / 100.0
     jw = JaroWinkler.normalized_similarity(sorted_a, sorted_b)
     # Jaro-Winkler rewards shared prefixes too generously for names that merely start alike.
-    return min(max(ratio, jw - 0.05), ACRONYM_SIMILARITY - 0.001)
+    similarity = min(max(ratio, jw - 0.05), ACRONYM_SIMILARITY - 0.001)
+    if similarity >= ONE_EDIT_FLOOR and OSA.distance(sorted_a, sorted_b, score_cutoff=2) > 1:
+        return ONE_EDIT_FLOOR - 0.001
+    return similarity
 
 
 def _attribute_similarity(field: str, left: set[str], right: set[str]) -> float:

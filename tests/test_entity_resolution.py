@@ -113,3 +113,23 @@ def test_settings_round_trip_through_json_and_reject_unknown_keys():
     assert restored == settings
     with pytest.raises(ValueError, match="soundex"):
         ResolutionSettings(blocking_keys=("soundex",))
+
+
+def _people(*names: str) -> list[Mention]:
+    return [Mention("person", n) for n in names]
+
+
+def test_look_alike_names_two_edits_apart_do_not_link_but_a_typo_does():
+    # Distinct people whose surnames differ in a syllable score high on ratio/Jaro-Winkler; only a single
+    # edit (a typo) may reach the linking levels.
+    different = nodes_from_mentions(_people("Elena Tanakacor", "Elena Tanakacra"))
+    typo = nodes_from_mentions(_people("Elena Tanakacor", "Elena Tanakcor"))
+    assert score_nodes(*different, DEFAULT_SETTINGS).weight < DEFAULT_SETTINGS.match_weight
+    assert score_nodes(*typo, DEFAULT_SETTINGS).weight >= DEFAULT_SETTINGS.match_weight
+
+
+def test_a_typo_between_two_look_alikes_does_not_chain_them():
+    # "silvano" is one edit from both "silvanor" and "silvaro", which are two edits apart: one entity
+    # must not swallow both look-alikes through the typo.
+    resolution = resolve_records(_people("Henry Silvanor", "Henry Silvano", "Henry Silvaro", "Henry Silvanor"))
+    assert _entity_of(resolution, "Henry Silvanor", "person") != _entity_of(resolution, "Henry Silvaro", "person")
