@@ -99,6 +99,23 @@ def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
     return similarity
 
 
+def look_alike(a: str, b: str) -> bool:
+    """Two different names of one naming scheme: the same words but one, and that word two or more edits
+    from its partner at (nearly) the same length ("silvanor" / "silvaro", "larsencortor" / "larsendortor").
+    Variants of ONE name that far apart differ in length (a typo of an abbreviation: "feight" / "frt") or in
+    several words ("wilow foods" / "willow fds"), so they are not look-alikes."""
+    ta, tb = sorted(a.split()), sorted(b.split())
+    if len(ta) != len(tb) or a == b:
+        return False
+    differing = [(x, y) for x, y in zip(ta, tb) if x != y]
+    if len(differing) != 1:
+        return False
+    x, y = differing[0]
+    if abs(len(x) - len(y)) > 1 or min(len(x), len(y)) < 4 or _abbreviates(x, y) or _abbreviates(y, x):
+        return False
+    return OSA.distance(x, y, score_cutoff=2) > 1
+
+
 def _attribute_similarity(field: str, left: set[str], right: set[str]) -> float:
     if left & right:
         return 1.0
@@ -130,3 +147,11 @@ def score_nodes(left: Node, right: Node, settings: ResolutionSettings) -> PairSc
             levels.append((comparison.field, label, weight))
         total += weight
     return PairScore(total, tuple(levels))
+
+
+def cluster_weight(left: Node, right: Node, settings: ResolutionSettings) -> float:
+    """The weight two members of one cluster must keep (anti-chaining, see ``cluster_min_weight``):
+    look-alikes can never share a cluster, whatever a typo between them links to both."""
+    if left.type != right.type or look_alike(left.key, right.key):
+        return float("-inf")
+    return score_nodes(left, right, settings).weight

@@ -11,7 +11,7 @@ from rapidfuzz.distance import JaroWinkler
 
 from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
-from entity_resolution.compare import PairScore, score_nodes
+from entity_resolution.compare import PairScore, cluster_weight, score_nodes
 from entity_resolution.normalize import LEGAL_SUFFIXES, name_tokens, normalize_name
 from entity_resolution.records import Mention, Node, nodes_from_mentions
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
@@ -76,9 +76,7 @@ def resolve_nodes(
             edges.append((a, b, score.weight))
 
     def on_demand(a: int, b: int) -> float:
-        if nodes[a].type != nodes[b].type:
-            return float("-inf")
-        return score_nodes(nodes[a], nodes[b], settings).weight
+        return cluster_weight(nodes[a], nodes[b], settings)
 
     groups = cluster_nodes(
         len(nodes), edges, on_demand, match_weight=settings.match_weight,

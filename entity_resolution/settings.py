@@ -57,9 +57,9 @@ class ResolutionSettings:
     blocking_keys: tuple[str, ...] = BLOCKING_KEYS
     comparisons: tuple[Comparison, ...] = DEFAULT_COMPARISONS
     match_weight: float = 5.0  # total log2 weight at which two mentions are linked
-    # Every pair inside a cluster must itself reach this (anti-chaining): at the match weight a cluster is
-    # complete-linkage, so A~B and B~C with A and C only "looking alike" no longer become one entity.
-    cluster_min_weight: float = 5.0
+    # Every pair inside a cluster must itself reach this (anti-chaining); look-alike names
+    # (compare.look_alike) never share a cluster, so A~B and B~C with A, C look-alikes stay two entities.
+    cluster_min_weight: float = 0.0
     max_block_size: int = 200  # blocks larger than this are too common to discriminate
     gazetteer_fuzzy_cutoff: float = 92.0
     gazetteer_min_chars: int = 4

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from core.errors import ConfigurationError, NotFoundError
 from entity_resolution.cluster import Constraints
-from entity_resolution.compare import score_nodes
+from entity_resolution.compare import cluster_weight, score_nodes
 from entity_resolution.records import Node
 from entity_resolution.registry import RegistryStore, new_entity_id
 from entity_resolution.resolve import ResolvedEntity, canonical_name, resolve_nodes
@@ -130,7 +130,7 @@ def _fits(store: RegistryStore, node: Node, entity_id: str, forbidden: set[str])
     members = store.load_nodes("WHERE entity_id = ?", (entity_id,))
     if any(m.key in forbidden for m in members) or len(members) > 50:
         return False
-    return all(score_nodes(node, m, store.settings).weight >= store.settings.cluster_min_weight for m in members)
+    return all(cluster_weight(node, m, store.settings) >= store.settings.cluster_min_weight for m in members)
 
 
 def refresh_entity(store: RegistryStore, entity_id: str) -> None:

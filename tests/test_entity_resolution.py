@@ -133,3 +133,16 @@ def test_a_typo_between_two_look_alikes_does_not_chain_them():
     # must not swallow both look-alikes through the typo.
     resolution = resolve_records(_people("Henry Silvanor", "Henry Silvano", "Henry Silvaro", "Henry Silvanor"))
     assert _entity_of(resolution, "Henry Silvanor", "person") != _entity_of(resolution, "Henry Silvaro", "person")
+
+
+def test_a_typo_and_an_abbreviation_of_one_name_meet_through_the_full_name():
+    # "Feight" (a typo) and "Frt." (an abbreviation) are far apart, but neither is a look-alike of the
+    # other: anti-chaining must not split them from the name both derive from.
+    resolution = resolve_records([Mention("organization", n) for n in
+                                  ("Blue Willow Freight", "Blue Willow Frt.", "Blue Willow Feight", "Blue Wilow Foods",
+                                   "Blue Willow Foods", "Blue Willow Fds.")])
+    assert len({_entity_of(resolution, n, "organization") for n in ("Blue Willow Freight", "Blue Willow Frt.",
+                                                                     "Blue Willow Feight")}) == 1
+    assert len({_entity_of(resolution, n, "organization") for n in ("Blue Wilow Foods", "Blue Willow Fds.")}) == 1
+    assert _entity_of(resolution, "Blue Willow Foods", "organization") != _entity_of(
+        resolution, "Blue Willow Freight", "organization")
