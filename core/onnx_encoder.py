@@ -17,7 +17,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ def export_onnx(path: str, target: Path) -> Path:
     """Export the HF transformer at ``path`` to ``target/model.onnx`` (token embeddings out)."""
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a "Loading weights" bar on the user's stderr is noise
     target.mkdir(parents=True, exist_ok=True)
     out = target / "model.onnx"
     model = _wrapper_class()(AutoModel.from_pretrained(path, local_files_only=True)).eval()
@@ -90,9 +93,26 @@ def quantize_int8(source: Path, target: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+    with _root_logging_quiet():  # onnxruntime's "consider pre-processing" advice is for its developers
+        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     tmp.replace(target)
     return target
+
+
+@contextmanager
+def _root_logging_quiet() -> Iterator[None]:
+    """Drop root-logger records below ERROR. onnxruntime calls ``logging.warning`` on the root logger,
+    which would also install a stderr handler (``basicConfig``) for the rest of the process; a
+    NullHandler in place keeps that from happening."""
+    root = logging.getLogger()
+    level, guard = root.level, logging.NullHandler()
+    root.addHandler(guard)
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.removeHandler(guard)
 
 
 def _cached_file(settings: Settings, path: str, *, int8: bool) -> Path:
