@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     console_reports_dir: Path = Field(
         Path("reports"), description="where the console reads the latest `stitch eval all --out` report and plots"
     )
+    console_session_seconds: int = Field(
+        8 * 3600, ge=60, le=30 * 86400,
+        description="a console login lasts this long (sessions are kept in the data dir and survive a restart)",
+    )
 
     # -- governance: audit chain, feedback, redaction --
     audit_rotate_bytes: int = Field(
@@ -196,6 +200,11 @@ class Settings(BaseSettings):
     def tuning_path(self) -> Path:
         """What ``stitch tune`` learned from feedback (portable JSON; export/import it)."""
         return self.data_dir / "tuning.json"
+
+    @property
+    def console_sessions_path(self) -> Path:
+        """SQLite console sessions (hashed session ids; shared by replicas on one data dir)."""
+        return self.data_dir / "console_sessions.sqlite3"
 
     @property
     def keys_path(self) -> Path:

@@ -89,7 +89,7 @@ def login(request: Request, key: Annotated[str, Form(max_length=200)]) -> Respon
         return _page(request, "login", None, 401 if isinstance(exc, AuthenticationError) else 403, error=str(exc))
     response = RedirectResponse("/console", 303)
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/console",
-                        secure=request.url.scheme == "https", max_age=8 * 3600)
+                        secure=request.url.scheme == "https", max_age=_sessions(request).ttl_seconds)
     return response
 
 
@@ -244,7 +244,9 @@ def install_console(app) -> None:  # noqa: ANN001
     """Mount the console routes and static files; a request without a session goes to the login page."""
     from fastapi.staticfiles import StaticFiles
 
-    app.state.console_sessions = ConsoleSessions(app.state.key_store)
+    settings = app.state.services.settings
+    app.state.console_sessions = ConsoleSessions(app.state.key_store, settings.console_sessions_path,
+                                                 ttl_seconds=settings.console_session_seconds)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
 
