@@ -14,6 +14,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
+import anyio
+
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
@@ -246,12 +248,22 @@ async def _not_started(scope: Scope, receive: Receive, send: Send) -> None:
 
 def run_stdio(settings: Settings) -> None:
     """Serve the tools over stdio with the key in ``STITCH_API_KEY`` (``stitch mcp``); the model loads once
-    the transport owns stdout, so nothing the libraries print can corrupt the protocol stream."""
+    the transport owns stdout, so nothing the libraries print can corrupt the protocol stream.
+
+    While a ``stitch serve`` holds this data dir's embedded store, the messages are relayed to its ``/mcp``
+    instead (with the same key, so the server applies that key's grant), like ``stitch query`` forwards."""
     if settings.api_key is None:
         raise AuthenticationError("set STITCH_API_KEY to a key with the 'context' scope "
                                   "(stitch keys create --scope context --role …)")
-    key = KeyStore(settings.keys_path).authenticate(settings.api_key.get_secret_value())
+    plaintext = settings.api_key.get_secret_value()
+    key = KeyStore(settings.keys_path).authenticate(plaintext)
     key.require_scope("context")
+    from api.serving import running_server
+
+    server = running_server(settings)
+    if server is not None:
+        anyio.run(relay_stdio_to_http, f"{server[0]}/mcp", plaintext)
+        return
     services = Services(settings)
 
     @asynccontextmanager
@@ -260,3 +272,24 @@ def run_stdio(settings: Settings) -> None:
         yield {}
 
     build_mcp_server(services, key_of=lambda _ctx: key, lifespan=warm).run("stdio")
+
+
+async def relay_stdio_to_http(url: str, key: str) -> None:
+    """Pass every JSON-RPC message between this process's stdio and the streamable-HTTP endpoint ``url``
+    (the SDK's own transports on both sides), until the local client closes stdin."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.server.stdio import stdio_server
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async def pump(source, sink, done: anyio.CancelScope | None = None) -> None:  # noqa: ANN001
+        async for message in source:
+            if not isinstance(message, Exception):  # a line that is not JSON-RPC: nothing to relay
+                await sink.send(message)
+        if done is not None:
+            done.cancel()
+
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+    async with http, stdio_server() as (local_in, local_out), \
+            streamable_http_client(url, http_client=http) as (remote_in, remote_out), anyio.create_task_group() as tg:
+        tg.start_soon(pump, local_in, remote_out, tg.cancel_scope)
+        tg.start_soon(pump, remote_in, local_out)

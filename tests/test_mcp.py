@@ -217,3 +217,38 @@ def test_stitch_mcp_without_a_key_says_how_to_get_one(tmp_path):
     result = subprocess.run([str(Path(sys.executable).parent / "stitch"), "mcp"], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "STITCH_API_KEY" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.slow
+def test_stdio_forwards_to_the_stitch_serve_that_holds_the_data_dir(stitch_server):
+    """`stitch mcp` beside a running `stitch serve` on the same data dir: the embedded store is locked, so
+    the stdio messages go to the server's /mcp with the agent's own key (its grant, its audit records)."""
+    key = KeyStore(stitch_server["data"] / "api_keys.json").create(scopes=("context",), roles=("finance", "sales"),
+                                                                  principals=("*",), name="local-agent")
+    env = {**stitch_server["env"], "STITCH_API_KEY": key}
+    params = StdioServerParameters(command=str(Path(sys.executable).parent / "stitch"), args=["mcp"], env=env,
+                                   cwd=str(ROOT))
+
+    async def main():
+        with anyio.fail_after(120):
+            async with Client(params) as client:
+                tools = {t.name for t in (await client.list_tools()).tools}
+                allowed = await client.call_tool("get_context", {"query": "Q3 revenue forecast",
+                                                                 "principal_id": "fiona", "roles": ["finance"]})
+                refused = await client.call_tool("get_context", {"query": "salaries", "roles": ["hr"]})
+                return tools, allowed, refused
+
+    tools, allowed, refused = anyio.run(main)
+    assert tools == TOOLS
+    assert allowed.structured_content["passages"][0]["doc_id"] == FORECAST
+    assert refused.is_error and "forbidden" in refused.content[0].text
+    key_id = key.split("_")[1]
+    deadline = time.monotonic() + 10  # the server writes its audit trail off the request path
+    while time.monotonic() < deadline:
+        audit = [json.loads(line) for line in (stitch_server["data"] / "audit.jsonl").read_text().splitlines()]
+        if any(r.get("route") == "/mcp" and r.get("key_id") == key_id and FORECAST in r.get("doc_ids", [])
+               for r in audit):
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the server has no /mcp record of the agent's key")
