@@ -51,6 +51,7 @@ def require_scope(scope: str):  # noqa: ANN201 - a FastAPI dependency
         key.require_scope(scope)
         return key
 
+    _check.scope = scope  # read by tests/test_readme_claims.py: the README's scope table is checked against it
     return _check
 
 
