@@ -77,7 +77,12 @@ def _serve(env: dict, port: int) -> subprocess.Popen:
 
     process = subprocess.Popen([STITCH, "serve", "--port", str(port)], env=env, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    _wait_ready(f"http://127.0.0.1:{port}", process, timeout=300)  # a loaded CI box starts slowly
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process, timeout=300)  # a loaded CI box starts slowly
+    except BaseException:
+        process.kill()  # never leave a server behind a failed test
+        process.communicate(timeout=60)
+        raise
     return process
 
 
