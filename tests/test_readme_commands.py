@@ -107,6 +107,10 @@ SKIPPED = {
     ".venv/bin/python bench/api.py --clients 50 --seconds 20": "load benchmark (minutes)",
     ".venv/bin/python -m bench.query --with-encoder": "benchmark: builds a 100k-chunk store (minutes)",
     "python bench/entities.py --records 100000": "benchmark (minutes)",
+    "python bench/entities.py --records 1000000": "benchmark (1M records: minutes, GBs of memory)",
+    "python bench/entities.py --records 20000 --seed 1 --seed 2 --seed 3": "benchmark over three seeds (minutes)",
+    ".venv/bin/python -c 'from pathlib import Path; from evaluation.suite import run_all":
+        "eval all over a generated 30-organisation corpus (minutes); tests/test_eval_corpus.py runs it on 8",
 }
 
 
