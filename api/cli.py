@@ -26,12 +26,14 @@ def _register_subcommands() -> None:
     from api.cli_entities import entities_app
     from api.cli_eval import eval_app
     from api.cli_governance import eval_feedback, tune_app
+    from api.cli_sources import sources_app
 
     eval_app.command("feedback")(eval_feedback)
     app.add_typer(eval_app, name="eval")
     app.add_typer(entities_app, name="entities")
     app.add_typer(tune_app, name="tune")
     app.add_typer(audit_app, name="audit")
+    app.add_typer(sources_app, name="sources")
 
 
 _register_subcommands()

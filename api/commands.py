@@ -41,6 +41,33 @@ def run_ingest(
     return report
 
 
+def run_remove_source(settings: Settings, source: str) -> JobReport:
+    """Remove ``source`` from the index, ledger and registry (waits for the store's lock), audited."""
+    from api.cli_audit import cli_actor
+    from governance.audit import audit_event
+    from ingest.pipeline import remove_source
+
+    services = Services(settings, on_store_wait=_say)
+    services.store  # noqa: B018 - take the store's lock before the ledger is touched
+    try:
+        report = remove_source(source, services.ingest_context())
+    finally:
+        services.store.flush()
+    audit_event(settings, "source_remove", actor=cli_actor(), source=source, deleted=report.deleted)
+    return report
+
+
+def source_table(settings: Settings) -> list[dict]:
+    """Every source the ledger knows: name, indexed documents, owning manifest."""
+    from ingest.ledger import Ledger
+
+    ledger = Ledger(settings.ledger_path)
+    try:
+        return [{"source": s, "documents": n, "owner": owner} for s, (n, owner) in ledger.sources().items()]
+    finally:
+        ledger.close()
+
+
 def _audit_ingest(settings: Settings, paths: list[Path], report: JobReport, *, full: bool) -> None:
     from api.cli_audit import cli_actor
     from governance.audit import audit_event

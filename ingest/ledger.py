@@ -135,6 +135,24 @@ class Ledger:
                              (time.time(), source, previous[0] if previous else None, owner, how))
             self._db.execute("COMMIT")
 
+    def release_source(self, source: str) -> None:
+        """The source name is free again (``stitch sources remove``); the history keeps the release."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            previous = self._db.execute("SELECT owner FROM source_owners WHERE source=?", (source,)).fetchone()
+            self._db.execute("DELETE FROM source_owners WHERE source=?", (source,))
+            if previous:
+                self._db.execute("INSERT INTO source_owner_changes VALUES (?, ?, ?, ?, ?)",
+                                 (time.time(), source, previous[0], "", "removed"))
+            self._db.execute("COMMIT")
+
+    def sources(self) -> dict[str, tuple[int, str | None]]:
+        """Every source with indexed documents or an owner: (documents, owning manifest)."""
+        with self._lock:
+            counts = dict(self._db.execute("SELECT source, COUNT(*) FROM documents GROUP BY source").fetchall())
+            owners = dict(self._db.execute("SELECT source, owner FROM source_owners").fetchall())
+        return {s: (counts.get(s, 0), owners.get(s)) for s in sorted({*counts, *owners})}
+
     def source_owner_changes(self, source: str) -> list[tuple[str | None, str, str]]:
         """(previous, owner, how) for every change of a source's owner, oldest first."""
         with self._lock:

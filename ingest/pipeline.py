@@ -19,7 +19,7 @@ from typing import TypeVar
 from core.config import Settings
 from core.encoder import Encoder
 from core.entities import EntityLinker
-from core.errors import InputError
+from core.errors import InputError, NotFoundError
 from core.models import Chunk, Document, SparseVector, StoredChunk
 from core.payload import ACL, ACL_ORIGIN, chunk_payload
 from core.sparse import sparse_document_vector
@@ -119,6 +119,23 @@ def ingest_manifests(
     ctx.store.flush()
     if report.added or report.updated:
         ctx.store.optimize()
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def remove_source(source: str, ctx: IngestContext) -> JobReport:
+    """Delete every document of ``source`` — chunks, ledger rows, entity mentions and the names only it
+    gave — and free the source name; the steward's explicit act (``stitch sources remove``), so no
+    delete guard applies. Raises NotFoundError for a name nothing is indexed under."""
+    started = time.perf_counter()
+    doc_ids = sorted({*ctx.ledger.for_source(source), *ctx.ledger.pending(source)})
+    if not doc_ids and ctx.ledger.source_owner(source) is None:
+        raise NotFoundError(f"source {source!r}: nothing is indexed under that name (see `stitch sources list`)")
+    report = JobReport(sources=[source])
+    policy = ChunkingPolicy(ctx.settings.chunk_max_tokens, ctx.settings.chunk_overlap_tokens)
+    _delete_gone(source, doc_ids, _Job(ctx, policy, "", report, lambda *_: None, False), keep_all=False)
+    ctx.ledger.release_source(source)
+    ctx.store.flush()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

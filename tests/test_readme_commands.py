@@ -84,6 +84,8 @@ COVERED = {
     ".venv/bin/stitch eval all --corpus /tmp/corpus-2 --out /tmp/report-2":
         "tests/test_eval_corpus.py::test_eval_all_on_a_generated_corpus_reports_issue_11_measures",
     "stitch eval entities DIR [--json]": "tests/test_entity_eval.py::test_tiny_deepmatcher_set_reports_pairwise_scores",
+    "stitch sources list": "tests/test_sources_cli.py::test_remove_a_source_everywhere_and_free_its_name",
+    "stitch sources remove crm --yes": "tests/test_sources_cli.py::test_remove_a_source_everywhere_and_free_its_name",
     "make test": "the CI job itself (`make test` on a clean clone)",
 }
 
