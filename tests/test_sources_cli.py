@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from typer.testing import CliRunner
-
 from api.cli import app as cli
 from core.config import get_settings
-
-
-@pytest.fixture()
-def runner(tmp_path, monkeypatch, encoder):
-    monkeypatch.setenv("STITCH_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    from core.store.factory import close_store
-
-    close_store(get_settings())
-    get_settings.cache_clear()
+from tests.test_ingest_cli import runner  # noqa: F401 - the fixture: CLI against a scratch data dir
 
 
 def _manifest(tmp_path, name, source, rows):
