@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
-from entity_resolution.normalize import acronym
-from entity_resolution.records import Node
+from entity_resolution.normalize import LEGAL_SUFFIXES, acronym
+from entity_resolution.records import RECORD_WEIGHT, Node
 from entity_resolution.settings import Comparison, ResolutionSettings
 
 ACRONYM_SIMILARITY = 0.999
@@ -62,6 +62,25 @@ def aligned_variant(ta: list[str], tb: list[str]) -> bool:
     return len(differing) == 1 and _word_variant(*differing[0])
 
 
+LEGAL_TAIL_SIMILARITY = 0.93  # "danaxinc" / "danax": a legal form a typo glued on or misspelt
+_LONG_FORMS = tuple(sorted(f for f in LEGAL_SUFFIXES if len(f) >= 4))
+
+
+def legal_tail(a: str, b: str) -> bool:
+    """One key is the other plus a legal form that normalisation could not drop because a typo glued it on or
+    misspelt it ("danaxinc", "tidanl lc", "... corproation", "... crop"). A short word of its own ("acme uk")
+    is a qualifier (``qualifier_only``), and a short glued ending must be a legal form exactly ("kalori" is
+    not "kalo" + a typo)."""
+    short, long = sorted((a, b), key=len)
+    flat_short, flat_long = short.replace(" ", ""), long.replace(" ", "")
+    if len(flat_short) < 4 or len(flat_long) <= len(flat_short) + 1 or not flat_long.startswith(flat_short):
+        return False
+    tail = flat_long[len(flat_short):]
+    if len(tail) <= 3:
+        return tail in LEGAL_SUFFIXES and not long.startswith(short + " ")
+    return any(OSA.distance(tail, form, score_cutoff=1) <= 1 for form in _LONG_FORMS)
+
+
 @dataclass(frozen=True)
 class PairScore:
     """The total match weight of two nodes and the level each comparison landed on (the evidence)."""
@@ -87,14 +106,18 @@ def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
         return ACRONYM_SIMILARITY
     if organization and aligned_variant(ta, tb):  # "Anna Novak" / "Anna Nowak" are two people
         return ALIGNED_SIMILARITY
+    if organization and legal_tail(a, b):
+        return LEGAL_TAIL_SIMILARITY
     if organization and qualifier_only(ta, tb):
         return QUALIFIED_SIMILARITY
     sorted_a, sorted_b = " ".join(sorted(ta)), " ".join(sorted(tb))
-    ratio = fuzz.ratio(sorted_a, sorted_b) / 100.0
+    # Unsorted too: a typo that moves a space ("roga npartners") is one edit in written order only.
+    ratio = max(fuzz.ratio(sorted_a, sorted_b), fuzz.ratio(a, b)) / 100.0
     jw = JaroWinkler.normalized_similarity(sorted_a, sorted_b)
     # Jaro-Winkler rewards shared prefixes too generously for names that merely start alike.
     similarity = min(max(ratio, jw - 0.05), ACRONYM_SIMILARITY - 0.001)
-    if similarity >= ONE_EDIT_FLOOR and OSA.distance(sorted_a, sorted_b, score_cutoff=2) > 1:
+    if similarity >= ONE_EDIT_FLOOR and min(OSA.distance(sorted_a, sorted_b, score_cutoff=2),
+                                            OSA.distance(a, b, score_cutoff=2)) > 1:
         return ONE_EDIT_FLOOR - 0.001
     return similarity
 
@@ -133,12 +156,27 @@ def _level(comparison: Comparison, similarity: float | None) -> tuple[str, float
     return "else", comparison.else_weight
 
 
+def rival_spellings(left: Node, right: Node, similarity: float, settings: ResolutionSettings) -> bool:
+    """Two spellings one edit apart, each written in several records about as often as the other: a typo is
+    rarely repeated (it has its own key and little support, see ``resolve.canonical_name``), so these are two
+    names ("Stennor Logistics" / "Stencor Logistics"), and the name alone must not link them. Acronyms,
+    aligned abbreviations, legal-form typos and exact keys are not spellings of this kind; attribute evidence
+    (a shared email domain) still links them. The cost: a typo repeated consistently in several records
+    ("Brght Bridge Pharma" three times in one system) is a rival too; ``rival_min_mentions = 0`` turns it off."""
+    if not settings.rival_min_mentions or not ONE_EDIT_FLOOR <= similarity < 1.0 or similarity in (ACRONYM_SIMILARITY, ALIGNED_SIMILARITY, LEGAL_TAIL_SIMILARITY):
+        return False
+    a, b = sorted((sum(left.surfaces.values()), sum(right.surfaces.values())))
+    return a >= settings.rival_min_mentions * RECORD_WEIGHT and a >= settings.rival_min_share * b
+
+
 def score_nodes(left: Node, right: Node, settings: ResolutionSettings) -> PairScore:
     """Fellegi–Sunter weight of two nodes: name levels plus every attribute both sides have."""
     total, levels = 0.0, []
     for comparison in settings.comparisons:
         if comparison.field == "name":
             similarity: float | None = name_similarity(left.key, right.key, organization=left.type != "person")
+            if rival_spellings(left, right, similarity, settings):
+                similarity = ONE_EDIT_FLOOR - 0.001
         else:
             a, b = left.attributes.get(comparison.field), right.attributes.get(comparison.field)
             similarity = _attribute_similarity(comparison.field, a, b) if a and b else None

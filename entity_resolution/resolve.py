@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import JaroWinkler, Prefix
 
 from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
@@ -100,11 +100,17 @@ def _worth_scoring(nodes: list[Node], left: np.ndarray, right: np.ndarray, floor
     sorted_keys = [" ".join(sorted(n.key.split())) for n in nodes]
     a_keys, b_keys = [sorted_keys[i] for i in left.tolist()], [sorted_keys[i] for i in right.tolist()]
     ratio = process.cpdist(a_keys, b_keys, scorer=fuzz.ratio, workers=-1) / 100.0
+    a_raw, b_raw = [nodes[i].key for i in left.tolist()], [nodes[i].key for i in right.tolist()]
+    written = process.cpdist(a_raw, b_raw, scorer=fuzz.ratio, workers=-1) / 100.0  # a moved space
+    a_flat, b_flat = [k.replace(" ", "") for k in a_raw], [k.replace(" ", "") for k in b_raw]
+    shared_prefix = process.cpdist(a_flat, b_flat, scorer=Prefix.similarity, workers=-1)
+    shorter = np.minimum([len(k) for k in a_flat], [len(k) for k in b_flat])
     jaro = process.cpdist(a_keys, b_keys, scorer=JaroWinkler.normalized_similarity, workers=-1)
     single = np.asarray([" " not in n.key and len(n.key) <= 8 for n in nodes])
     multi = np.asarray([" " in n.key for n in nodes])
     attributed = np.asarray([bool(n.attributes) for n in nodes])
     keep = (np.maximum(ratio, jaro - 0.05) >= floor) | (single[left] & multi[right]) | (single[right] & multi[left])
+    keep |= (written >= floor) | ((shared_prefix == shorter) & (shorter >= 4))  # compare.legal_tail candidates
     keep |= attributed[left] & attributed[right]
     # Same word count and first word, one word abbreviated or misspelt ("iron lake comp" / "iron lake components"):
     # the sorted-token ratio undersells these, the aligned comparison in ``compare`` scores them.

@@ -60,6 +60,10 @@ class ResolutionSettings:
     # Every pair inside a cluster must itself reach this (anti-chaining); look-alike names
     # (compare.look_alike) never share a cluster, so A~B and B~C with A, C look-alikes stay two entities.
     cluster_min_weight: float = 0.0
+    # Two spellings one edit apart, each named by at least this many records (text hits count 1/1000) and the
+    # rarer at least rival_min_share as often as the commoner, are two names (compare.rival_spellings); 0 = off.
+    rival_min_mentions: int = 2
+    rival_min_share: float = 0.5
     max_block_size: int = 200  # blocks larger than this are too common to discriminate
     gazetteer_fuzzy_cutoff: float = 92.0
     gazetteer_min_chars: int = 4

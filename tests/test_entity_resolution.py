@@ -146,3 +146,35 @@ def test_a_typo_and_an_abbreviation_of_one_name_meet_through_the_full_name():
     assert len({_entity_of(resolution, n, "organization") for n in ("Blue Wilow Foods", "Blue Willow Fds.")}) == 1
     assert _entity_of(resolution, "Blue Willow Foods", "organization") != _entity_of(
         resolution, "Blue Willow Freight", "organization")
+
+
+@pytest.mark.parametrize(("typo", "name"), [
+    ("DanaxInc", "Danax Inc."),                      # the space before the legal form deleted
+    ("Tidanl LC", "Tidan LLC"),                      # the space moved into the legal form
+    ("Fisolcus Corproation", "Fisolcus Corporation"),  # the legal form misspelt
+    ("Belcor Motors Crop", "Belcor Motors Corp"),
+    ("Vibo Partner SGmbH", "Vibo Partners GmbH"),
+    ("Roga NPartners", "Rogan Partners"),            # a moved space is one edit in written order only
+])
+def test_a_typo_in_the_legal_form_or_a_moved_space_still_links(typo, name):
+    resolution = resolve_records(_orgs(name, name, typo))
+    assert _entity_of(resolution, typo) == _entity_of(resolution, name)
+
+
+def test_a_short_word_of_its_own_or_a_longer_name_is_not_a_legal_form_typo():
+    resolution = resolve_records(_orgs("Grey Harbor Retail", "Grey Harbor Retail UK", "Kalo", "Kalori"))
+    assert _entity_of(resolution, "Grey Harbor Retail") != _entity_of(resolution, "Grey Harbor Retail UK")
+    assert _entity_of(resolution, "Kalo") != _entity_of(resolution, "Kalori")
+
+
+def test_two_spellings_each_written_in_several_records_are_two_names():
+    # A typo is rarely repeated; two spellings one edit apart, each in several records, are two companies...
+    rivals = resolve_records(_orgs(*["Stennor Logistics"] * 3, *["Stencor Logistics"] * 3))
+    assert _entity_of(rivals, "Stennor Logistics") != _entity_of(rivals, "Stencor Logistics")
+    # ...while a spelling seen once next to a well-attested one is its typo,
+    typo = resolve_records(_orgs(*["Stennor Logistics"] * 3, "Stencor Logistics"))
+    assert _entity_of(typo, "Stennor Logistics") == _entity_of(typo, "Stencor Logistics")
+    # and attribute evidence still links rival spellings.
+    domain = {n: [("email_domain", "stennor.example")] for n in ("Stennor Logistics", "Stencor Logistics")}
+    shared = resolve_records(_orgs(*["Stennor Logistics"] * 3, *["Stencor Logistics"] * 3, **domain))
+    assert _entity_of(shared, "Stennor Logistics") == _entity_of(shared, "Stencor Logistics")
