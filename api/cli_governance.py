@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from core.errors import StitchError
+from core.errors import NotFoundError, StitchError
 
 tune_app = typer.Typer(help="Learn from expert feedback; export/import what was learned.", no_args_is_help=True)
 
@@ -35,7 +35,19 @@ def eval_feedback(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     result = run_feedback_eval(_services())
     _print(result, as_json, f"{result['requests']} labelled requests, {result['labels']} labels: "
                             f"nDCG@10 {result['ndcg@10']}, Recall@10 {result['recall@10']}; "
-                            f"{len(result['entity_corrections'])} entity corrections for steward review")
+                            f"entity corrections: {_corrections(result['entity_corrections'])}")
+
+
+def _corrections(items: list[dict]) -> str:
+    """'2 applied, 1 pending' and one line per correction."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    lines = [", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "none"]
+    for c in items:
+        where = f" -> {c['moved_to']}" if c.get("moved_to") else (f" ({c['skipped']})" if c.get("skipped") else "")
+        lines.append(f"  #{c['feedback_id']} {c['status']}: {c['doc_id']} not {c['entity_id']}{where}")
+    return "\n".join(lines)
 
 
 @tune_app.command("fit")
@@ -43,17 +55,40 @@ def tune_fit(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="report only; never apply")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Refit fusion, prefetch depth, entity weight and per-source priors on the labels; apply only if held-out nDCG@10 improves."""
-    from evaluation.feedback import run_tune
+    """Apply pending entity corrections as steward overrides; refit fusion, prefetch depth, entity weight and
+    per-source priors on the labels; apply only if held-out nDCG@10 improves. Runs inside `stitch serve` if one runs."""
+    from api.cli_audit import cli_actor
+    from core.config import get_settings
+    from evaluation.feedback import run_tune_anywhere
 
-    result = run_tune(_services(), apply=not dry_run)
-    if "held_out" not in result:
-        _print(result, as_json, f"not tuned: {result['reason']}")
+    try:
+        result = run_tune_anywhere(get_settings(), apply=not dry_run, actor=cli_actor())
+    except StitchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    corrections = f"\nentity corrections: {_corrections(result['entity_corrections'])}"
+    if "held_out" not in result or result["held_out"] is None:
+        _print(result, as_json, f"not tuned: {result['reason']}{corrections}")
         return
     before, after = result["held_out"]["before"]["ndcg@10"], result["held_out"]["after"]["ndcg@10"]
     verdict = "applied" if result["applied"] else ("better, not applied (--dry-run)" if result["better"] else "kept the current state")
     _print(result, as_json, f"held-out nDCG@10 {before} -> {after} on {result['held_out']['after']['requests']} "
-                            f"requests ({result['train_requests']} to fit): {verdict}")
+                            f"requests ({result['train_requests']} to fit): {verdict}{corrections}")
+
+
+@tune_app.command("revert")
+def tune_revert(feedback_id: Annotated[int, typer.Argument(help="the correction's number (`stitch eval feedback`)")]) -> None:
+    """Undo an applied entity correction: its aliases go back to the entity they left (audited)."""
+    from api.cli_audit import cli_actor
+    from core.config import get_settings
+    from evaluation.feedback import revert_anywhere
+
+    try:
+        result = revert_anywhere(get_settings(), feedback_id, actor=cli_actor())
+    except StitchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1 if isinstance(exc, NotFoundError) else 2) from exc
+    typer.echo(f"#{feedback_id} reverted: {result['doc_id']} back in {result['returned_to']}")
 
 
 @tune_app.command("export")

@@ -270,6 +270,8 @@ class FeedbackLabelIn(_Body):
     doc_id: str = Field(..., min_length=1, max_length=512, examples=["wiki:sales/enterprise-refund-policy.md"])
     label: Literal["relevant", "not_relevant", "wrong_entity", "missing"]
     entity_id: str = Field("", max_length=64, description="for wrong_entity: the entity that was wrong")
+    correct_entity_id: str = Field(
+        "", max_length=64, description="for wrong_entity, optional: the entity the passage is really about")
 
 
 class FeedbackIn(_Body):
@@ -282,3 +284,20 @@ class FeedbackIn(_Body):
 class FeedbackOut(BaseModel):
     request_id: str
     stored: int
+
+
+class TuneIn(_Body):
+    dry_run: bool = Field(False, description="report what would change; apply nothing")
+
+
+class TuneOut(BaseModel):
+    """``stitch tune fit``'s report: held-out nDCG@10 before/after, what was applied, entity corrections."""
+
+    applied: bool
+    better: bool | None = None
+    reason: str | None = None
+    train_requests: int | None = None
+    held_out: dict | None = None
+    state: dict | None = None
+    previous: dict | None = None
+    entity_corrections: list[dict] = []

@@ -60,6 +60,11 @@ class Services:
             source_priors=dict(state.source_priors) if state else {},
         )
 
+    def use_tuning(self) -> None:
+        """Retrieve with the tuning file's state from now on (``POST /v1/tune`` applied a new one);
+        requests already running finish with the retriever they started with."""
+        self.__dict__.pop("retriever", None)
+
     @cached_property
     def feedback(self) -> "FeedbackStore":
         """Expert labels on context requests."""

@@ -30,10 +30,11 @@ def announce(settings: Settings, url: str, keys: KeyStore) -> None:
     """Write server.json and a fresh local key that only ``keys`` (this process's store) accepts.
 
     The CLI user already owns the data dir, so the local key may assert any role and id (``stitch query
-    --user/--role``); local keys that older versions wrote to the keys file are revoked.
+    --user/--role``) and has the admin scope (``stitch tune fit`` runs inside the server); local keys that
+    older versions wrote to the keys file are revoked.
     """
     keys.revoke_named(LOCAL_KEY_NAME)
-    plaintext, key = mint_key(scopes=("context",), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
+    plaintext, key = mint_key(scopes=("context", "admin"), roles=("*",), principals=("*",), name=LOCAL_KEY_NAME)
     keys.hold(key)
     audit_key_mint(settings, key)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -73,6 +74,11 @@ def running_server(settings: Settings) -> tuple[str, str] | None:
 
 def forward_context(settings: Settings, body: dict) -> dict:
     """POST /v1/context to the running server; raises StoreError if none runs."""
+    return forward_post(settings, "/v1/context", body)
+
+
+def forward_post(settings: Settings, path: str, body: dict, *, timeout: float = 60) -> dict:
+    """POST ``body`` to ``path`` on the running server with the local key; raises StoreError if none runs."""
     import httpx
 
     server = running_server(settings)
@@ -80,7 +86,7 @@ def forward_context(settings: Settings, body: dict) -> dict:
         raise StoreError(f"the embedded store at {settings.qdrant_path} is locked and no `stitch serve` answers")
     url, key = server
     try:
-        response = httpx.post(f"{url}/v1/context", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=60)
+        response = httpx.post(f"{url}{path}", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
     except httpx.HTTPError as exc:
         raise StoreError(f"the running server at {url} did not answer: {exc}") from exc
     if response.status_code != 200:

@@ -109,18 +109,50 @@ def tune(retriever: Retriever, requests: list[LabelledRequest], *, tuning_path, 
 
 
 def run_feedback_eval(services) -> dict:  # noqa: ANN001 - api.services.Services
-    """Recall@10 / nDCG@10 of today's retrieval on every labelled request, plus pending entity corrections."""
+    """Recall@10 / nDCG@10 of today's retrieval on every labelled request, plus the entity corrections
+    (pending, applied, skipped or reverted)."""
     requests = services.feedback.labelled_requests(services.pack_store)
     return {
         **score(services.retriever, requests),
         "labels": sum(len(r.judgements) for r in requests),
-        "entity_corrections": [
-            {"request_id": r, "doc_id": d, "entity_id": e} for r, d, e in services.feedback.entity_corrections()
-        ],
+        "entity_corrections": [c.to_dict() for c in services.feedback.entity_corrections()],
     }
 
 
-def run_tune(services, *, apply: bool = True) -> dict:  # noqa: ANN001 - api.services.Services
-    """``stitch tune``: fit on the labels, report before/after on the held-out share, apply only if better."""
+def run_tune(services, *, apply: bool = True, actor: str = "library") -> dict:  # noqa: ANN001 - api.services.Services
+    """``stitch tune``: apply pending entity corrections as steward overrides, then fit on the labels,
+    report before/after on the held-out share and apply only if better (``apply=False``: report only)."""
+    from evaluation.corrections import apply_corrections
+
+    corrections = apply_corrections(
+        services.feedback, services.entity_registry.store, services.store, services.pack_store,
+        settings=services.settings, actor=actor, dry_run=not apply)
     requests = services.feedback.labelled_requests(services.pack_store)
-    return tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply)
+    result = tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply)
+    if result["applied"]:
+        services.use_tuning()
+    return {**result, "entity_corrections": corrections}
+
+
+def run_tune_anywhere(settings, *, apply: bool, actor: str) -> dict:  # noqa: ANN001 - core.config.Settings
+    """``stitch tune fit``: while ``stitch serve`` holds the embedded store, the server fits and applies
+    (``POST /v1/tune`` with its local key) and serves the result at once; otherwise this process does."""
+    from api.serving import forward_post, running_server
+    from api.services import Services
+
+    if running_server(settings) is not None:
+        return forward_post(settings, "/v1/tune", {"dry_run": not apply}, timeout=3600)
+    return run_tune(Services(settings), apply=apply, actor=actor)
+
+
+def revert_anywhere(settings, feedback_id: int, *, actor: str) -> dict:  # noqa: ANN001
+    """``stitch tune revert``: undo one applied entity correction, in the server if one holds the store."""
+    from api.serving import forward_post, running_server
+    from api.services import Services
+    from evaluation.corrections import revert_correction
+
+    if running_server(settings) is not None:
+        return forward_post(settings, f"/v1/tune/corrections/{feedback_id}/revert", {})
+    services = Services(settings)
+    return revert_correction(services.feedback, services.entity_registry.store, services.store, feedback_id,
+                             settings=settings, actor=actor)

@@ -117,3 +117,21 @@ def test_cli_query_forwards_to_the_running_server(server):
     assert pack["passages"][0]["doc_id"] == FORECAST and pack["citations"][0]["id"] == 1
     denied = json.loads(_run(env, "query", "Q3 revenue forecast", "--role", "sales", "--json").stdout)
     assert "FIN-CANARY" not in json.dumps(denied)
+
+
+def test_cli_tune_runs_inside_the_running_server(server):
+    """`stitch tune fit` while `stitch serve` holds the store: the server fits (POST /v1/tune, local key)."""
+    url, key, env, data = server
+    auth = {"Authorization": f"Bearer {key}"}
+    assert httpx.post(f"{url}/v1/tune", json={}, headers=auth, timeout=30).status_code == 403  # needs admin
+    result = _run(env, "tune", "fit", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["entity_corrections"] == []
+    deadline, served = time.monotonic() + 20, []
+    while not served and time.monotonic() < deadline:
+        lines = (data / "audit.jsonl").read_text(encoding="utf-8").splitlines() if (data / "audit.jsonl").exists() else []
+        served = [r for r in map(json.loads, lines) if r.get("action") == "tune" and r.get("status") == 200]
+        time.sleep(0.2)
+    assert served, "the fit ran in the server (its audit record), not beside it"
+    missing = _run(env, "tune", "revert", "4242")
+    assert missing.returncode == 2 and "no entity correction 4242" in missing.stderr

@@ -135,3 +135,21 @@ def test_the_tuning_file_is_portable_and_validated(tmp_path):
         TuningState.from_json(json.dumps(broken), where="t.json")
     with pytest.raises(ConfigurationError, match="not a Stitch tuning file"):
         TuningState.from_json("{}", where="t.json")
+
+
+def test_tune_route_needs_admin_fits_in_the_serving_process_and_serves_the_result(served):
+    client, headers, services = served
+    _label_all(client, headers)
+    assert client.post("/v1/tune", headers=headers, json={}).status_code == 403
+    admin = {"Authorization": "Bearer " + KeyStore(services.settings.keys_path).create(scopes=("admin",), roles=())}
+    old = services.retriever
+    assert not old.source_priors
+    dry = client.post("/v1/tune", headers=admin, json={"dry_run": True})
+    assert dry.status_code == 200 and dry.json()["applied"] is False and dry.json()["better"] is True
+    assert services.retriever is old and not services.settings.tuning_path.exists()
+    fitted = client.post("/v1/tune", headers=admin, json={})
+    assert fitted.status_code == 200, fitted.text
+    assert fitted.json()["applied"] is True and fitted.json()["entity_corrections"] == []
+    assert services.retriever is not old, "the server retrieves with the new state without a restart"
+    assert services.retriever.source_priors == load_state(services.settings.tuning_path).source_priors
+    assert services.retriever.source_priors["kb"] > services.retriever.source_priors["chatter"]
