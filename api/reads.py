@@ -83,3 +83,17 @@ def entity_answer(services: Services, entity_id: str, principal: Principal) -> d
 
     view = entity_view(services.entity_registry.store, entity_id, acl_tokens=principal_tokens(principal))
     return view.to_dict()
+
+
+def feedback_answer(services: Services, principal: Principal, request_id: str, labels: list, *, key_id: str,
+                    note: str = "") -> dict:
+    """``POST /v1/feedback`` / the console's feedback form: labels stored for the request's own principal,
+    on documents (and entities) it can see (``governance.feedback.Label`` items)."""
+    from evaluation.corrections import RegistryNames
+    from governance.feedback import submit_feedback
+
+    stored = submit_feedback(
+        services.pack_store, services.feedback, services.store, request_id=request_id, principal_id=principal.id,
+        acl_tokens=principal_tokens(principal), labels=labels, key_id=key_id, note=note,
+        entities=RegistryNames(services.entity_registry.store))
+    return {"request_id": request_id, "stored": stored}

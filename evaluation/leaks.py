@@ -13,6 +13,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,8 +204,10 @@ def run_leaks(*, probes: int = DEFAULT_PROBES, seed: int = 0, corpus: Path | Non
     return report
 
 
-def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> dict:  # noqa: ANN001
-    """Serve the real app over the lab and probe it; ``wrap_store`` (tests) swaps in, e.g., a leaky store."""
+def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None,  # noqa: ANN001
+              focus: Callable[[str], bool] | None = None) -> dict:
+    """Serve the real app over the lab and probe it; ``wrap_store`` (tests) swaps in, e.g., a leaky store;
+    ``focus`` (tests) keeps only the queries and document targets it accepts, to aim probes at one class."""
     from fastapi.testclient import TestClient
 
     services = lab.services
@@ -217,10 +220,13 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None) -> d
     judge, plan = Judge(oracle, lab.plan, entities), lab.plan
     context_keys, ingest_keys, metrics_key, forwarder = _create_keys(KeyStore(lab.settings.keys_path))
     doc_targets = sorted(set(oracle.docs) | {c.doc_id for c in plan.canaries} | {MISSING_DOC})
+    queries = _queries(plan, oracle)
+    if focus is not None:
+        doc_targets, queries = [d for d in doc_targets if focus(d)], [q for q in queries if focus(q)]
     tally = Tally()
     try:
         with TestClient(create_app(lab.settings, services=services)) as client:
-            ctx = ProbeContext(client, judge, context_keys, ingest_keys, _queries(plan, oracle), doc_targets,
+            ctx = ProbeContext(client, judge, context_keys, ingest_keys, queries, doc_targets,
                                sorted(set(entities.docs) | {MISSING_ENTITY}), metrics_key=metrics_key,
                                idp=lab.idp, forwarder=forwarder)
             _submit_jobs(client, ctx, lab.corpus, plan)

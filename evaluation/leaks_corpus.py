@@ -40,6 +40,16 @@ class Canary:
     never: bool = False
 
 
+@dataclass(frozen=True)
+class RedactedValue:
+    """A value a redaction policy hides: only readers of ``doc_id`` holding one of ``roles`` may see it raw."""
+
+    value: str
+    rule: str
+    roles: tuple[str, ...]
+    doc_id: str
+
+
 @dataclass
 class CorpusPlan:
     """What the builder planted: canaries, secret entity names, each document's class, the queries."""
@@ -49,6 +59,7 @@ class CorpusPlan:
     doc_classes: dict[str, str] = field(default_factory=dict)  # doc id -> ACL class
     queries: list[str] = field(default_factory=list)
     outside_dir: str = ""  # a folder outside every source (symlink target, ingest-job probe)
+    redacted: list[RedactedValue] = field(default_factory=list)
 
     def save(self, root: Path) -> None:
         body = {**asdict(self), "canaries": [asdict(c) for c in self.canaries]}
@@ -60,8 +71,9 @@ class CorpusPlan:
         if not path.exists():
             return cls()
         raw = json.loads(path.read_text(encoding="utf-8"))
+        redacted = [RedactedValue(r["value"], r["rule"], tuple(r["roles"]), r["doc_id"]) for r in raw.get("redacted", [])]
         return cls([Canary(**c) for c in raw["canaries"]], raw["entity_names"], raw["doc_classes"],
-                   raw["queries"], raw.get("outside_dir", ""))
+                   raw["queries"], raw.get("outside_dir", ""), redacted)
 
 
 class _Writer:
@@ -243,6 +255,76 @@ def _odd_manifests(w: _Writer) -> None:
         w.plan.queries += [name, f"{source} ledger entries"]
 
 
+# The redaction class: a source whose policy hides values per role (email, phone, account: hr; IBAN: finance;
+# card numbers: nobody). Its documents are visible to support, hr and finance alike, so the policy — not the
+# ACL — is what keeps each value from a reader; values sit in text, titles and an entity field.
+REDACT_POLICY = [
+    {"detect": "email", "roles": ["hr"]},
+    {"detect": "phone", "roles": ["hr"], "region": "NL"},
+    {"detect": "iban", "roles": ["finance"]},
+    {"detect": "card"},
+    {"detect": "pattern", "name": "account", "pattern": r"ACCT-\d{6}", "roles": ["hr"]},
+]
+_REDACT_ROLES = {"email": ("hr",), "phone": ("hr",), "iban": ("finance",), "card": (), "account": ("hr",)}
+
+
+def _iban(rng: random.Random) -> str:
+    account = f"ABNA{rng.randint(0, 10**10 - 1):010d}"
+    digits = "".join(str(int(c, 36)) for c in account + "NL00")
+    return f"NL{98 - int(digits) % 97:02d}{account}"
+
+
+def _card(rng: random.Random) -> str:
+    body = "4" + "".join(str(rng.randint(0, 9)) for _ in range(14))
+    total = sum(d - 9 if d > 9 else d for d in (int(c) * (1 if i % 2 else 2) for i, c in enumerate(reversed(body))))
+    return body + str((10 - total % 10) % 10)
+
+
+def _phone(rng: random.Random) -> str:
+    import phonenumbers
+
+    while True:
+        number = "+316" + "".join(str(rng.randint(0, 9)) for _ in range(8))
+        if phonenumbers.is_valid_number(phonenumbers.parse(number)):
+            return number
+
+
+def _redacted_values(w: _Writer, doc_id: str) -> dict[str, str]:
+    """One unique value per rule for ``doc_id``, recorded in the plan (and asked for by curious users)."""
+    values = {"email": f"{w.rng.choice(USERS)}.{w.rng.getrandbits(24):06x}@vorlax-mail.example",
+              "phone": _phone(w.rng), "iban": _iban(w.rng), "card": _card(w.rng),
+              "account": f"ACCT-{w.rng.randint(100000, 999999)}"}
+    for rule, value in values.items():
+        w.plan.redacted.append(RedactedValue(value, rule, _REDACT_ROLES[rule], doc_id))
+    w.plan.queries += list(values.values())
+    return values
+
+
+def _redaction(w: _Writer) -> None:
+    for i, topic in enumerate(("payroll correction", "vendor bank change", "customer refund call")):
+        doc = f"hrdesk:cases/case-{i}.md"
+        v = _redacted_values(w, doc)
+        _, text = w.canary("redaction", doc, topic)
+        w.write(f"hrdesk/cases/case-{i}.md", (
+            f"# {topic.title()} {v['account']}\n\n{text}\nContact {v['email']} or call {v['phone']}. "
+            f"Pay to {v['iban']}; the card on file is {v['card']}.\n"))
+    w.manifest("hrdesk", {"source": "hrdesk", "kind": "files", "path": "hrdesk", "include": ["**/*.md"],
+                          "acl": {"default": ["support", "hr", "finance"]}, "redact": REDACT_POLICY})
+    rows = []
+    for i in range(2):
+        doc = f"payees:P-{i}"
+        v = _redacted_values(w, doc)
+        _, text = w.canary("redaction", doc, "payee onboarding")
+        rows.append({"id": f"P-{i}", "title": f"Payee {v['account']}", "contact": v["email"],
+                     "company": w.name(), "notes": f"{text} Reach {v['email']} / {v['phone']}, IBAN {v['iban']}, "
+                                                    f"card {v['card']}."})
+    w.write("payees/rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    w.manifest("payees", {"source": "payees", "kind": "records", "path": "payees/rows.jsonl", "id_field": "id",
+                          "title_field": "title", "text_fields": ["notes"],
+                          "entity_fields": {"organization": ["company"], "person": ["contact"]},
+                          "acl": {"default": ["support", "hr", "finance"]}, "redact": REDACT_POLICY})
+
+
 def build_corpus(root: Path, *, seed: int = 0) -> CorpusPlan:
     """Write the first state of the corpus (files, records, manifests, plan) under ``root``, plus a folder
     beside it (``<root>-outside``) that only a symlink or a confinement breach could reach."""
@@ -251,6 +333,7 @@ def build_corpus(root: Path, *, seed: int = 0) -> CorpusPlan:
     _email(w)
     _crm(w)
     _odd_manifests(w)
+    _redaction(w)
     w.plan.queries = sorted(set(w.plan.queries + list(_TOPICS)))
     w.plan.save(w.root)
     return w.plan

@@ -57,6 +57,11 @@ class Judge:
         self._name_re = _alternation(names, re.IGNORECASE)
         self._name_owners = {fold(n): oracle.docs_containing(n) for n in names}
         self._visible_cache: dict[frozenset[str], set[str]] = {}
+        self.redacted = list(plan.redacted)
+
+    def may_see_raw(self, value, tokens: frozenset[str]) -> bool:  # noqa: ANN001 - leaks_corpus.RedactedValue
+        """A redacted value is for readers of its document who hold one of the policy's roles for it."""
+        return value.doc_id in self.visible(tokens) and any(f"role:{r}" in tokens for r in value.roles)
 
     def visible(self, tokens: frozenset[str]) -> set[str]:
         if tokens not in self._visible_cache:
@@ -92,7 +97,9 @@ class Judge:
             if item:
                 text = text.replace(item, "\x00")
         visible = self.visible(tokens)
-        found: list[tuple[str, str, str]] = []
+        found: list[tuple[str, str, str]] = [
+            ("redaction", "redacted_value", f"{v.rule} value of {v.doc_id}")
+            for v in self.redacted if v.value in text and not self.may_see_raw(v, tokens)]
         for token in set(CANARY.findall(text)):
             canary = self.canaries.get(token)
             owners = {canary.doc_id} if canary else self.oracle.docs_containing(token)

@@ -93,6 +93,18 @@ class Outcome:
     claimed: frozenset[str] = frozenset()
     leaks: list[tuple[str, str, str]] = field(default_factory=list)
     refused_expected: bool = False
+    raw_shown: int = 0  # redacted values a reader allowed to see them was shown raw
+    raw_withheld: list[str] = field(default_factory=list)  # ... and those it was not (over-redaction)
+
+
+def check_raw_values(ctx: "ProbeContext", out: Outcome, doc_id: str) -> None:
+    """A served document shows every redacted value its reader may see raw (the other half of redaction)."""
+    for value in ctx.judge.redacted:
+        if value.doc_id == doc_id and ctx.judge.may_see_raw(value, out.tokens):
+            if value.value in out.text:
+                out.raw_shown += 1
+            else:
+                out.raw_withheld.append(f"{value.rule} value of {doc_id}")
 
 
 @dataclass
@@ -215,6 +227,8 @@ def send_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Outcom
     if not refused and target not in ctx.judge.visible(p.tokens):
         out.leaks += _hidden_like_missing(ctx, p, "/v1/documents", MISSING_DOC, target, response,
                                           ctx.judge.doc_class(target))
+    elif response.status_code == 200:
+        check_raw_values(ctx, out, target)
     return out
 
 
@@ -392,6 +406,8 @@ def send_mcp_document(ctx: ProbeContext, p: Principal, rng: random.Random) -> Ou
     if not refused and target not in ctx.judge.visible(p.tokens):
         out.leaks += _mcp_hidden_like_missing(ctx, p, "read_document", "doc_id", MISSING_DOC, target, answer,
                                               ctx.judge.doc_class(target))
+    elif answer.status_code == 200:
+        check_raw_values(ctx, out, target)
     return out
 
 

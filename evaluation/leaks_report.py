@@ -21,6 +21,8 @@ class Tally:
     leaks: list[Leak] = field(default_factory=list)
     leaking_probes: int = 0
     unrefused: int = 0  # a refusal was due (foreign or invalid role) but the answer was 200
+    raw_shown: int = 0  # redaction: values shown raw to readers allowed to see them
+    raw_withheld: list[str] = field(default_factory=list)  # ... and values hidden from such readers
 
     def add(self, endpoint: str, outcome: Outcome, leaks: list[Leak]) -> None:
         self.probes += 1
@@ -29,6 +31,8 @@ class Tally:
         self.leaks += leaks
         self.leaking_probes += bool(leaks)
         self.unrefused += outcome.refused_expected and outcome.status == 200
+        self.raw_shown += outcome.raw_shown
+        self.raw_withheld += outcome.raw_withheld
 
 
 def build_report(tally: Tally, *, classes: list[str], corpus: dict, seconds: dict, command: str = "") -> dict:
@@ -55,6 +59,8 @@ def build_report(tally: Tally, *, classes: list[str], corpus: dict, seconds: dic
         "probes_by_endpoint": dict(sorted(tally.per_endpoint.items())),
         "statuses": dict(sorted(tally.statuses.items())),
         "unrefused_assertions": tally.unrefused,
+        "redaction": {"raw_shown_to_allowed": tally.raw_shown, "withheld_from_allowed": len(tally.raw_withheld),
+                      "withheld_examples": sorted(set(tally.raw_withheld))[:10]},
         "corpus": corpus,
         "seconds": seconds,
         "command": command,
@@ -76,6 +82,9 @@ def format_leaks_report(report: dict) -> str:
     lines += ["", "probes per endpoint: " + ", ".join(f"{e} {n}" for e, n in report["probes_by_endpoint"].items()),
               "statuses: " + ", ".join(f"{s} {n}" for s, n in report["statuses"].items()),
               f"refusals due but answered 200: {report['unrefused_assertions']}"]
+    if redaction := report.get("redaction"):
+        lines.append(f"redacted values shown raw to allowed readers: {redaction['raw_shown_to_allowed']}, "
+                     f"withheld from them: {redaction['withheld_from_allowed']}")
     if report["examples"]:
         lines += ["", "examples:"]
         lines += [f"  [{x['cls']}] {x['endpoint']} {x['kind']} {x['item']!r} <- {x['request'][:140]}"

@@ -108,6 +108,9 @@ def test_steward_reviews_and_merges_two_entities_and_the_api_sees_it(console):
     page.click("#ask")
     assert "role:sales" in page.inner_text("#filtered-for") and "[1]" in page.inner_text("#pack")
     _shot(page, "quality", full_page=False)
+    page.locator("select.label").first.select_option("relevant")  # expert feedback on the pack (POST /v1/feedback's path)
+    page.click("#send-feedback")
+    assert "Stored 1 label" in page.inner_text("#feedback-stored")
 
 
 def test_a_key_without_the_scopes_sees_nothing(console):

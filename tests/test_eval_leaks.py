@@ -15,7 +15,8 @@ from evaluation.leaks_probes import ENDPOINTS
 
 # Every ACL class of issue 10 has canaries in the generated corpus.
 CLASSES = {"nested_folders", "user_tokens", "role_strings", "invisible", "deleted", "narrowed",
-           "narrowed_parse_failure", "entity_names", "symlink", "hidden_html", "confinement", "baseline"}
+           "narrowed_parse_failure", "entity_names", "symlink", "hidden_html", "confinement", "baseline",
+           "redaction"}
 # Classes that still leak on main while other helpers land their fixes (the prober found each of them on
 # 840df65). Shrink this set as fixes land: a class outside it that leaks fails the suite. Fixed so far:
 # hidden_html, narrowed, nested_folders, role_strings, symlink, confinement, jobs.
@@ -138,6 +139,51 @@ def test_a_registry_view_that_ignores_tokens_is_caught(lab, monkeypatch):
               for e, n in row.items() if "entities" in e}
     assert sum(caught.values()) > 0, report["leak_matrix"]
     assert sum(report["leak_kinds"].get(c, {}).get("entity_name", 0) for c, _ in caught) > 0
+
+
+def _redaction_focus(plan):  # noqa: ANN001, ANN202
+    """Probes aimed at the redaction class: its documents, its topics and the raw values themselves."""
+    asked = {v.value for v in plan.redacted} | {q for c in plan.canaries if c.cls == "redaction" for q in (c.query, c.token)}
+    return lambda item: item.startswith(("hrdesk:", "payees:")) or item in asked
+
+
+def test_redacted_values_reach_allowed_roles_only_through_every_endpoint(lab):
+    plan = lab.plan
+    assert {v.rule for v in plan.redacted} == {"email", "phone", "iban", "card", "account"}
+    report = probe_lab(lab, probes=400, seed=21, focus=_redaction_focus(lab.plan))
+    assert report["leaks_by_class"]["redaction"] == 0, report["examples"]
+    assert report["leaks"] == 0, report["examples"]
+    assert report["redaction"]["raw_shown_to_allowed"] > 0 and report["redaction"]["withheld_from_allowed"] == 0
+    # every endpoint family was probed on the redaction corpus
+    assert {"context", "search", "documents", "entities.list", "errors", "mcp.context", "mcp.documents"} <= set(
+        report["probes_by_endpoint"])
+
+
+class RedactionDroppingStore:
+    """A deliberately broken store: chunks come back without their redaction policy, so text is served raw."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self._inner = inner
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        method = getattr(self._inner, name)
+        if name not in ("search", "fetch_chunks", "fetch_neighbours", "document_chunks"):
+            return method
+        from dataclasses import replace
+
+        from core.payload import REDACT
+
+        return lambda *a, **kw: [replace(h, payload={k: v for k, v in h.payload.items() if k != REDACT})
+                                 for h in method(*a, **kw)]
+
+
+def test_a_store_that_drops_the_redaction_policy_is_caught(lab):
+    report = probe_lab(lab, probes=250, seed=22, wrap_store=RedactionDroppingStore, focus=_redaction_focus(lab.plan))
+    assert report["leaks_by_class"]["redaction"] > 0
+    matrix = report["leak_matrix"]["redaction"]
+    assert matrix.get("/v1/documents/{id}", 0) > 0 and matrix.get("/v1/search", 0) + matrix.get("/v1/context", 0) > 0
+    assert report["leak_kinds"]["redaction"].get("redacted_value", 0) > 0
+    assert probe_lab(lab, probes=60, seed=23, focus=_redaction_focus(lab.plan))["leaks_by_class"]["redaction"] == 0
 
 
 def test_the_cli_exits_1_on_any_leak(monkeypatch):

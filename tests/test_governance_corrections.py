@@ -151,3 +151,39 @@ def test_nobody_touches_an_entity_through_a_document_or_entity_they_cannot_see(s
     assert client.post("/v1/feedback", headers=headers, json=hidden_doc).status_code == 404
     assert services.feedback.entity_corrections() == []
     assert run_tune(services)["entity_corrections"] == []
+
+
+def _console(client, key):
+    import re
+
+    assert client.post("/console/login", data={"key": key}, follow_redirects=False).status_code == 303
+    page = client.get("/console/quality").text
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_console_playground_feedback_takes_the_feedback_path(served):
+    import re
+
+    client, headers, services, ids = served
+    steward = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("sales",), principals=("*",))
+    csrf = _console(client, steward)
+    asked = {"csrf": csrf, "query": "Acme Corporation renewal", "principal_id": "sam", "roles": "sales"}
+    page = client.post("/console/quality", data=asked).text
+    request_id = re.search(r'name="request_id" value="([0-9a-f]+)"', page).group(1)
+    rows = re.findall(r'<select name="label" class="label" data-doc="([^"]+)">(.*?)</select>', page, re.S)
+    docs = [doc for doc, _ in rows]
+    assert "crm:A-3" in docs and f"wrong_entity:{ids['wrong']}" in dict(rows)["crm:A-3"]
+    choices = ["relevant" if d == "crm:A-1" else f"wrong_entity:{ids['wrong']}" if d == "crm:A-3" else "" for d in docs]
+    form = {"csrf": csrf, "request_id": request_id, "principal_id": "sam", "roles": "sales",
+            "doc_id": docs, "label": choices}
+    sent = client.post("/console/quality/feedback", data=form)
+    assert sent.status_code == 200 and 'id="feedback-stored"' in sent.text, sent.text
+    assert [c.status for c in services.feedback.entity_corrections()] == ["pending"]
+    judged = services.feedback.labelled_requests(services.pack_store)[0].judgements
+    assert judged == {"crm:A-1": 1, "crm:A-3": 0}
+    # the same checks as POST /v1/feedback: a document the principal cannot see is the same 404 as a missing one
+    hidden = client.post("/console/quality/feedback", data={**form, "doc_id": ["crm:A-5"], "label": ["relevant"]})
+    missing = client.post("/console/quality/feedback", data={**form, "doc_id": ["crm:nope"], "label": ["relevant"]})
+    assert hidden.status_code == missing.status_code == 404 and "A-5" not in hidden.text
+    forged = client.post("/console/quality/feedback", data={**form, "csrf": "forged"})
+    assert forged.status_code in (400, 403) and len(services.feedback.entity_corrections()) == 1

@@ -225,6 +225,26 @@ async def playground(
     return await run_in_threadpool(_allowed, request, who, "context", ask)
 
 
+@router.post("/quality/feedback", response_class=HTMLResponse)
+async def playground_feedback(
+    request: Request, who: StewardDep, services: ServicesDep, request_id: Annotated[str, Form(max_length=128)],
+    principal_id: Annotated[str, Form(min_length=1, max_length=256)], roles: Annotated[str, Form(max_length=1000)] = "",
+    doc_id: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006 - one per passage, aligned with label
+    label: Annotated[list[str], Form(max_length=200)] = [],  # noqa: B006
+    csrf: Annotated[str, Form()] = "",
+) -> Response:
+    """The playground pack's passages marked relevant / not relevant / wrong entity: POST /v1/feedback's path."""
+    def send() -> Response:
+        _checked(request, who, csrf)
+        principal = principal_for(request, who.key, principal_id, [r for r in roles.replace(",", " ").split() if r])
+        stored = reads.feedback_answer(services, principal, request_id, views.feedback_labels(doc_id, label),
+                                       key_id=who.key.key_id)
+        return _page(request, "quality", who, report=views.quality_page(services.settings.console_reports_dir),
+                     pack=None, feedback=stored)
+
+    return await run_in_threadpool(_allowed, request, who, "context", send)
+
+
 @router.get("/quality/plots/{name}")
 def plot(request: Request, name: str, who: StewardDep, services: ServicesDep) -> Response:
     folder = services.settings.console_reports_dir

@@ -47,6 +47,21 @@ def explained_pack(services: Services, principal: Principal, query: str, *, key_
     return reads.context_answer(services, ContextRequest(query, principal, 8, max_tokens), key_id=key_id)
 
 
+def feedback_labels(doc_ids: list[str], choices: list[str]) -> list:
+    """The feedback form's rows (one choice per passage: '', 'relevant', 'not_relevant', 'wrong_entity:<id>')."""
+    from core.errors import InputError
+    from governance.feedback import Label, check_labels
+
+    if len(doc_ids) != len(choices):
+        raise InputError("feedback: one label per passage")
+    labels = [Label(doc, *choice.split(":", 1)) if choice.startswith("wrong_entity:") else Label(doc, choice)
+              for doc, choice in zip(doc_ids, choices) if choice]
+    if not labels:
+        raise InputError("feedback: mark at least one passage")
+    check_labels(labels)
+    return labels
+
+
 def quality_page(reports_dir: Path) -> dict:
     """The latest ``stitch eval all`` report (report.md rendered, headline numbers) and its plots."""
     import markdown

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
+from api import reads
 from api.audit import note
 from api.deps import ContextKey, ServicesDep, principal_for, require_scope
 from api.keys import ApiKey
 from api.schemas import ErrorOut, FeedbackIn, FeedbackOut, TuneIn, TuneOut
-from core.access import principal_tokens
 
 router = APIRouter(prefix="/v1", tags=["governance"])
 AdminKey = Annotated[ApiKey, Depends(require_scope("admin"))]
@@ -23,20 +23,13 @@ _TUNING = threading.Lock()  # one fit at a time per process: each reads and writ
 @router.post("/feedback", response_model=FeedbackOut, responses={s: {"model": ErrorOut} for s in (400, 401, 403, 404, 422)})
 async def post_feedback(http: Request, body: FeedbackIn, key: ContextKey, services: ServicesDep) -> dict:
     """Mark passages relevant / not_relevant / wrong_entity, or a document as missing, for one request."""
-    from evaluation.corrections import RegistryNames
-    from governance.feedback import Label, submit_feedback
+    from governance.feedback import Label
 
     principal = principal_for(http, key, body.principal.id, body.principal.roles)
     note(http, feedback_for=body.request_id)
     labels = [Label(item.doc_id, item.label, item.entity_id, item.correct_entity_id) for item in body.labels]
-    stored = await run_in_threadpool(
-        lambda: submit_feedback(
-            services.pack_store, services.feedback, services.store, request_id=body.request_id,
-            principal_id=principal.id, acl_tokens=principal_tokens(principal), labels=labels,
-            key_id=key.key_id, note=body.note, entities=RegistryNames(services.entity_registry.store),
-        )
-    )
-    return {"request_id": body.request_id, "stored": stored}
+    return await run_in_threadpool(
+        lambda: reads.feedback_answer(services, principal, body.request_id, labels, key_id=key.key_id, note=body.note))
 
 
 @router.post("/tune", response_model=TuneOut, responses={s: {"model": ErrorOut} for s in (401, 403, 422)})
