@@ -49,13 +49,13 @@ class Services:
 
     @cached_property
     def retriever(self) -> Retriever:
-        from governance.tuning import load_state
+        from governance.tuning import entity_resolver, load_state
         from retrieval.context import Retriever
         from retrieval.search import SearchPlan
 
         state = load_state(self.settings.tuning_path)
         return Retriever(
-            self.settings, self.encoder, self.store, entity_resolver=self.entity_registry,
+            self.settings, self.encoder, self.store, entity_resolver=entity_resolver(self.entity_registry, state),
             plan=SearchPlan.from_settings(self.settings).tuned(state),
             source_priors=dict(state.source_priors) if state else {},
         )

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection
 
+from rapidfuzz import fuzz
+
 from core.config import Settings
 from core.models import Document, EntityRef
 from core.payload import REDACT, SOURCE, TEXT
 from entity_resolution.gazetteer import Gazetteer
+from entity_resolution.normalize import normalize_name
 from entity_resolution.records import Mention
 from entity_resolution.registry import RegistryStore
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
@@ -120,15 +123,20 @@ class RegistryLinker:
                 refresh_entity(self.store, entity_id)
         self.store.record_link(doc_id, json.loads(stamped[0]) if stamped else [])
 
-    def entities_in_query(self, text: str, *, acl_tokens: Collection[str]) -> list[EntityRef]:
+    def entities_in_query(
+        self, text: str, *, acl_tokens: Collection[str], fuzzy_cutoff: float | None = None
+    ) -> list[EntityRef]:
         """Entities named in ``text`` through an alias visible to ``acl_tokens``; names shown are visible ones.
 
         Only visible names take part in matching: a hidden longer name never shadows a visible shorter one,
-        so the answer is the same as if the hidden names did not exist."""
+        so the answer is the same as if the hidden names did not exist. ``fuzzy_cutoff`` (learned by
+        ``stitch tune`` from feedback) drops misspelt matches scoring below it (above 100: exact names only)."""
         refs: dict[str, EntityRef] = {}
         tokens = tuple(acl_tokens)
         visible = lambda t, k: self.store.key_visible(t, k, tokens)  # noqa: E731
         for match in self.gazetteer.find(text, allowed=visible, acronyms=True):
+            if match.fuzzy and fuzzy_cutoff is not None and fuzz.ratio(normalize_name(match.surface), match.key) < fuzzy_cutoff:
+                continue
             entity_id = self.store.entity_of(match.type, match.key)
             if not entity_id or entity_id in refs:
                 continue

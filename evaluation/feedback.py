@@ -15,12 +15,15 @@ from core import payload as P
 from core.models import Principal
 from evaluation.metrics import ndcg_at, recall_at
 from governance.feedback import LabelledRequest
-from governance.tuning import TuningState, load_state, save_state
+from governance.tuning import TuningState, entity_resolver, load_state, save_state
 from retrieval.context import ContextRequest, Retriever
 from retrieval.search import SearchPlan
 
 HELD_OUT_SHARE = 0.3
 MIN_GAIN = 0.001  # held-out nDCG@10 must improve by at least this much to apply
+# Query entity-match cutoffs tried (rapidfuzz ratio): None keeps the registry's own fuzzy cutoff; each
+# higher one drops misspelt matches scoring below it; above 100 only exact names (and acronyms) link.
+ENTITY_CUTOFFS = (None, 95.0, 98.0, 101.0)
 
 
 def _held_out(request_id: str) -> bool:
@@ -84,27 +87,47 @@ def _candidates(base: SearchPlan, priors: dict[str, float]):  # noqa: ANN202 - i
         yield replace(base, fusion=fusion, prefetch_limit=depth, entity_weight=entity_weight), (priors if use_priors else {})
 
 
-def tune(retriever: Retriever, requests: list[LabelledRequest], *, tuning_path, apply: bool = True) -> dict:  # noqa: ANN001
-    """Fit plan parameters and source priors on the training share; apply only if held-out nDCG@10 improves."""
+def _fit_cutoff(cached: Retriever, train: list[LabelledRequest], entities) -> tuple[float | None, dict]:  # noqa: ANN001
+    """The query entity-match cutoff with the best training nDCG@10 (ties keep the registry's own)."""
+    if entities is None:
+        return None, {}
+    scores = {c: score(replace(cached, entity_resolver=entity_resolver(entities, TuningState(entity_match_cutoff=c))),
+                       train)["ndcg@10"] for c in ENTITY_CUTOFFS}
+    best = max(ENTITY_CUTOFFS, key=lambda c: (scores[c], c is None))
+    return best, {("registry" if c is None else str(c)): v for c, v in scores.items()}
+
+
+def tune(retriever: Retriever, requests: list[LabelledRequest], *, tuning_path, apply: bool = True,  # noqa: ANN001
+         entities=None) -> dict:  # noqa: ANN001 - the registry's QueryEntityResolver, to refit its match cutoff
+    """Fit plan parameters and source priors, then the query entity-match cutoff, on the training share;
+    apply only if held-out nDCG@10 improves over the current state."""
     train = [r for r in requests if not _held_out(r.request_id)]
     held = [r for r in requests if _held_out(r.request_id)]
     if not train or not held:
         return {"applied": False, "reason": f"need labelled requests on both sides of the split "
                                             f"(train {len(train)}, held-out {len(held)})"}
     cached = replace(retriever, encoder=_QueryCache(retriever.encoder))
-    best = max(
+    plan, priors = max(
         _candidates(cached.plan, _priors(train, cached)),
         key=lambda c: score(replace(cached, plan=c[0], source_priors=c[1]), train)["ndcg@10"],
     )
-    before = score(cached, held)
-    after = score(replace(cached, plan=best[0], source_priors=best[1]), held)
+    fitted = replace(cached, plan=plan, source_priors=priors)
+    cutoff, cutoff_scores = _fit_cutoff(fitted, train, entities)
+    state = TuningState(fusion=plan.fusion, prefetch_limit=plan.prefetch_limit, entity_weight=plan.entity_weight,
+                        entity_match_cutoff=cutoff, source_priors=dict(priors), trained_on=len(train))
+    plain = replace(fitted, entity_resolver=entities) if entities is not None else fitted
+    fitted = replace(fitted, entity_resolver=entity_resolver(entities, state)) if entities is not None else fitted
+    before, after = score(cached, held), score(fitted, held)
+    # what the cutoff alone bought on the held-out share (the rest fitted as above)
+    without = after if cutoff is None else score(plain, held)
     better = after["ndcg@10"] >= before["ndcg@10"] + MIN_GAIN
-    state = TuningState(best[0].fusion, best[0].prefetch_limit, best[0].entity_weight, dict(best[1]),
-                        len(train), {"before": before["ndcg@10"], "after": after["ndcg@10"], "requests": len(held)})
+    state = replace(state, held_out={"before": before["ndcg@10"], "after": after["ndcg@10"], "requests": len(held)})
     if better and apply:
         save_state(state, tuning_path)
     return {"applied": bool(better and apply), "better": better, "train_requests": len(train),
             "held_out": {"before": before, "after": after}, "state": state.__dict__,
+            "entity_match": {"cutoff": cutoff, "train_ndcg@10": cutoff_scores,
+                             "held_out_ndcg@10": {"registry_cutoff": without["ndcg@10"], "chosen": after["ndcg@10"]}},
             "previous": (load_state(tuning_path).__dict__ if tuning_path.exists() and not (better and apply) else None)}
 
 
@@ -128,7 +151,8 @@ def run_tune(services, *, apply: bool = True, actor: str = "library") -> dict:  
         services.feedback, services.entity_registry.store, services.store, services.pack_store,
         settings=services.settings, actor=actor, dry_run=not apply)
     requests = services.feedback.labelled_requests(services.pack_store)
-    result = tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply)
+    result = tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply,
+                  entities=services.entity_registry)
     if result["applied"]:
         services.use_tuning()
     return {**result, "entity_corrections": corrections}

@@ -1,5 +1,5 @@
 """What feedback taught the pipeline, as one portable JSON file (it belongs to the organisation,
-not to one deployment): search-plan parameters and per-source priors."""
+not to one deployment): search-plan parameters, per-source priors and the query entity-match cutoff."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class TuningState:
     fusion: str | None = None
     prefetch_limit: int | None = None
     entity_weight: float | None = None
+    entity_match_cutoff: float | None = None  # query names: misspelt matches scoring below this are dropped
     source_priors: dict[str, float] = field(default_factory=dict)  # score multiplier per source
     trained_on: int = 0  # labelled requests used to fit
     held_out: dict = field(default_factory=dict)  # {"before": nDCG@10, "after": nDCG@10, "requests": n}
@@ -41,9 +42,30 @@ class TuningState:
         priors = data.get("source_priors", {})
         if not isinstance(priors, dict) or not all(isinstance(v, (int, float)) and 0 < v <= 10 for v in priors.values()):
             raise ConfigurationError(f"{where}: source_priors must map source names to numbers in (0, 10]")
+        cutoff = data.get("entity_match_cutoff")
+        if cutoff is not None and (not isinstance(cutoff, (int, float)) or not 0 < cutoff <= 101):
+            raise ConfigurationError(f"{where}: entity_match_cutoff must be a number in (0, 101], not {cutoff!r}")
         if data.get("fusion") not in (None, "rrf", "dbsf"):
             raise ConfigurationError(f"{where}: fusion must be 'rrf' or 'dbsf', not {data['fusion']!r}")
         return cls(**data)
+
+
+@dataclass(frozen=True)
+class StricterEntityMatch:
+    """The query-time entity resolver with the learned fuzzy-match cutoff (``core.entities.QueryEntityResolver``)."""
+
+    inner: object
+    cutoff: float
+
+    def entities_in_query(self, text: str, *, acl_tokens):  # noqa: ANN001, ANN201 - list[EntityRef]
+        return self.inner.entities_in_query(text, acl_tokens=acl_tokens, fuzzy_cutoff=self.cutoff)
+
+
+def entity_resolver(base, state: TuningState | None):  # noqa: ANN001, ANN201
+    """``base`` as tuning left it: with the learned cutoff, if any."""
+    if base is None or state is None or state.entity_match_cutoff is None:
+        return base
+    return StricterEntityMatch(base, state.entity_match_cutoff)
 
 
 def load_state(path: Path) -> TuningState | None:
