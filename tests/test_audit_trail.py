@@ -172,7 +172,8 @@ def test_ephemeral_keys_are_audited_when_minted(tmp_path):
     records = [json.loads(line) for line in settings.audit_log_path.read_text().splitlines()]
     minted = [r for r in records if r["event"] == "key_create"]
     assert len(minted) == 1 and minted[0]["name"] == "local-cli" and minted[0]["ephemeral"] is True
-    assert minted[0]["scopes"] == ["context"] and minted[0]["actor"] == "serve"
+    # context for `stitch query`, admin for `stitch tune` (POST /v1/tune); only the data-dir owner can read it
+    assert minted[0]["scopes"] == ["context", "admin"] and minted[0]["actor"] == "serve"
     secret = (settings.data_dir / "local_api_key").read_text().strip()
     assert secret not in settings.audit_log_path.read_text()
     assert verify_trail(settings.audit_log_path).ok
