@@ -54,6 +54,8 @@ RUN = {
 
 # Run, as written or with the README's key, by another test (file::function must exist).
 COVERED = {
+    "curl -s -X POST -H \"Authorization: Bearer $ADMIN_KEY\" -H 'Content-Type: application/json' \\":
+        "tests/test_governance_feedback.py::test_tune_route_needs_admin_fits_in_the_serving_process_and_serves_the_result",
     "KEY=stk_…; H=\"Authorization: Bearer $KEY\"": "tests/test_docs.py::test_readme_endpoint_examples_answer_with_the_readme_key",
     "curl -s localhost:8000/v1/context -H \"$H\" -H 'Content-Type: application/json' -d '{":
         "tests/test_docs.py::test_readme_endpoint_examples_answer_with_the_readme_key",
