@@ -17,6 +17,10 @@ from core.store.protocol import FusionKind, HybridQuery, PrefetchSpec, VectorSto
 from governance.tuning import TuningState
 
 
+FILTERED_HNSW_EF = 768
+ACORN_MAX_SELECTIVITY = 0.05
+
+
 @dataclass(frozen=True)
 class SearchPlan:
     """How to search: which prefetches, how deep, how fused, whether to rerank."""
@@ -29,6 +33,11 @@ class SearchPlan:
     entity_weight: float = 1.0  # RRF weight of the prefetch narrowed to the query's entities
     rerank_depth: int = 30  # hits a reranker (when configured) re-scores
     exact: bool = False
+    # Filtered-HNSW recall under ACL filters (docs/serving.md §5, `python -m bench.query`): the beam width
+    # of every dense prefetch and ACORN (2-hop exploration) for filters that hide most of the collection.
+    hnsw_ef: int | None = FILTERED_HNSW_EF
+    acorn: bool = True
+    acorn_max_selectivity: float | None = ACORN_MAX_SELECTIVITY
 
     def __post_init__(self) -> None:
         if self.mode not in ("hybrid", "dense", "sparse"):
@@ -101,6 +110,7 @@ def search_chunks(
     query = HybridQuery(
         tuple(specs), limit=limit, fusion=plan.fusion, rrf_k=plan.rrf_k,
         weights=None if uniform else tuple(weights), exact=plan.exact,
+        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity,
     )
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 

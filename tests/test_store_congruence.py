@@ -11,6 +11,7 @@ from core.models import SearchFilters, SparseVector, StoredChunk
 from core.payload import chunk_point_id
 from core.sparse import sparse_document_vector, sparse_query_vector
 from core.store.protocol import HybridQuery, PrefetchSpec
+from retrieval.search import SearchPlan
 
 DOCS = {
     # doc_id: (source, acl, texts, updated)
@@ -157,8 +158,11 @@ def test_exact_and_hnsw_agree_on_small_collection(loaded, encoder):
     q = _dense(encoder, "refund window")
     exact = HybridQuery(q.prefetches, limit=q.limit, exact=True)
     assert _docs(loaded.search(q, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
-    tuned = HybridQuery(q.prefetches, limit=q.limit, hnsw_ef=128, acorn=True)  # filtered-recall knobs
-    assert _docs(loaded.search(tuned, acl_tokens=["role:sales"])) == _docs(loaded.search(exact, acl_tokens=["role:sales"]))
+    for ef, max_selectivity in ((128, None), (SearchPlan().hnsw_ef, SearchPlan().acorn_max_selectivity)):
+        tuned = HybridQuery(q.prefetches, limit=q.limit, hnsw_ef=ef, acorn=True,  # filtered-recall knobs
+                            acorn_max_selectivity=max_selectivity)
+        assert _docs(loaded.search(tuned, acl_tokens=["role:sales"])) == _docs(
+            loaded.search(exact, acl_tokens=["role:sales"]))
 
 
 def test_server_store_asks_whether_the_collection_exists_once(encoder):

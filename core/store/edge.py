@@ -122,9 +122,8 @@ class EdgeStore:
         if self._shard is None:
             return []
         base = access_filter(acl_tokens, filters)
-        params = qe.SearchParams(
-            exact=query.exact, hnsw_ef=query.hnsw_ef, acorn=qe.AcornSearchParams(enable=True) if query.acorn else None
-        )
+        acorn = qe.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
+        params = qe.SearchParams(exact=query.exact, hnsw_ef=query.hnsw_ef, acorn=acorn)
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
             request = qe.QueryRequest(

@@ -119,7 +119,8 @@ class ServerStore:
         base = access_filter(acl_tokens, filters)
         params = models.SearchParams(
             exact=query.exact, hnsw_ef=query.hnsw_ef,
-            acorn=models.AcornSearchParams(enable=True) if query.acorn else None,
+            acorn=models.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity)
+            if query.acorn else None,
         )
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]

@@ -1,0 +1,94 @@
+"""Filtered-HNSW recall knobs reach both engines by default (issue 13; figures: `python -m bench.query`).
+
+The recall itself is measured by bench/query.py at 100k/1M chunks, never here; these tests check that
+a user who changes nothing gets the measured parameters, on the embedded engine and on qdrant-client.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from qdrant_client import QdrantClient
+
+from core import payload as P
+from core.models import SparseVector
+from core.store.protocol import HybridQuery, PrefetchSpec
+from retrieval.search import QueryVectors, SearchPlan, search_chunks
+
+
+class RecordingStore:
+    """Stands in for a VectorStore and keeps the queries it was asked."""
+
+    def __init__(self) -> None:
+        self.queries: list[HybridQuery] = []
+
+    def search(self, query, *, acl_tokens, filters=None):  # noqa: ANN001, ANN201
+        self.queries.append(query)
+        return []
+
+
+def _vectors(dim: int = 8) -> QueryVectors:
+    return QueryVectors(tuple(np.ones(dim) / np.sqrt(dim)), SparseVector((1, 5), (1.0, 0.5)))
+
+
+def test_default_plan_asks_for_the_measured_filtered_search_params():
+    store = RecordingStore()
+    search_chunks(store, _vectors(), acl_tokens=["role:sales"], limit=10)
+    (query,) = store.queries
+    plan = SearchPlan()
+    assert (query.hnsw_ef, query.acorn, query.acorn_max_selectivity) == (
+        plan.hnsw_ef, plan.acorn, plan.acorn_max_selectivity)
+    assert query.hnsw_ef is not None and query.hnsw_ef >= 128 and query.acorn  # not the engine's defaults
+    assert not query.exact
+
+
+def test_a_plan_can_turn_the_knobs_off():
+    store = RecordingStore()
+    plan = SearchPlan(hnsw_ef=None, acorn=False, acorn_max_selectivity=None)
+    search_chunks(store, _vectors(), acl_tokens=["role:sales"], limit=10, plan=plan)
+    assert (store.queries[0].hnsw_ef, store.queries[0].acorn) == (None, False)
+
+
+def _query() -> HybridQuery:
+    dense = tuple(np.ones(8) / np.sqrt(8))
+    specs = (PrefetchSpec(P.DENSE, dense, 20), PrefetchSpec(P.SPARSE, SparseVector((1,), (1.0,)), 20))
+    return HybridQuery(specs, limit=5, fusion="dbsf", hnsw_ef=300, acorn=True, acorn_max_selectivity=0.25)
+
+
+def test_server_store_sends_the_same_params_in_every_prefetch(monkeypatch):
+    from core.store.server import ServerStore
+
+    store = ServerStore(QdrantClient(":memory:"), "chunks")
+    store.ensure_collection(8)
+    seen = {}
+    real = store._client.query_points
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store._client, "query_points", spy)
+    store.search(_query(), acl_tokens=["role:sales"])
+    params = [p.params for p in seen["prefetch"]]
+    assert all(p.hnsw_ef == 300 and p.acorn.enable and p.acorn.max_selectivity == 0.25 for p in params)
+    assert all(p.filter is not None for p in seen["prefetch"])  # the ACL still binds every prefetch
+
+
+def test_edge_store_sends_the_same_params(monkeypatch, tmp_path):
+    import core.store.edge as edge
+
+    built = []
+    real = edge.qe.SearchParams
+
+    def spy(**kwargs):  # noqa: ANN003, ANN202
+        built.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(edge.qe, "SearchParams", spy)
+    store = edge.EdgeStore(tmp_path / "edge")
+    try:
+        store.ensure_collection(8)
+        store.search(_query(), acl_tokens=["role:sales"])
+    finally:
+        store.close()
+    (kwargs,) = built
+    assert kwargs["hnsw_ef"] == 300 and kwargs["acorn"].enable and kwargs["acorn"].max_selectivity == 0.25
