@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -111,7 +112,8 @@ def main() -> None:
                 results.append(run_case("scifact", [scifact_manifest(sub, args.limit)], backend, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps({"benchmark": "ingest", "limit": args.limit, "results": results}, indent=2))
+    print(json.dumps({"benchmark": "ingest", "limit": args.limit, "results": results, "cpus": os.cpu_count(),
+                      "load_avg_1m": round(os.getloadavg()[0], 2)}, indent=2))
 
 
 if __name__ == "__main__":

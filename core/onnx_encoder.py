@@ -27,12 +27,15 @@ from core.config import Settings
 from core.errors import ConfigurationError
 
 _OPSET = 17
+_FUSED = "fused-v1"  # part of the fused export's cache key: a new recipe re-exports, never reuses an old file
 _LOG = logging.getLogger("stitch.encoder")
 
 
 def _cache_dir(settings: Settings, path: str) -> Path:
     weights = Path(path) / "model.safetensors"
     stamp = f"{Path(path).resolve()}|{weights.stat().st_mtime_ns if weights.exists() else 0}"
+    if settings.encoder_graph == "fused":
+        stamp += f"|{_FUSED}"  # the plain export keeps its old key, so existing caches stay valid
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
     return settings.model_cache_path / f"{Path(path).name}-{digest}"
 
@@ -61,8 +64,9 @@ def _wrapper_class():  # noqa: ANN202 - built lazily so importing this module do
     return TokenEmbeddings
 
 
-def export_onnx(path: str, target: Path) -> Path:
-    """Export the HF transformer at ``path`` to ``target/model.onnx`` (token embeddings out)."""
+def export_onnx(path: str, target: Path, *, fused: bool = False) -> Path:
+    """Export the HF transformer at ``path`` to ``target/model.onnx`` (token embeddings out); ``fused``
+    applies ONNX Runtime's transformer fusions (``fuse_transformer``)."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -70,7 +74,11 @@ def export_onnx(path: str, target: Path) -> Path:
     transformers_logging.disable_progress_bar()  # a "Loading weights" bar on the user's stderr is noise
     target.mkdir(parents=True, exist_ok=True)
     out = target / "model.onnx"
-    model = _wrapper_class()(AutoModel.from_pretrained(path, local_files_only=True)).eval()
+    # Eager attention exports as plain MatMul/Softmax, which the fusion below recognises; the default
+    # SDPA export does not fuse (docs/serving.md §6).
+    extra = {"attn_implementation": "eager"} if fused else {}
+    hf_model = AutoModel.from_pretrained(path, local_files_only=True, **extra)
+    model = _wrapper_class()(hf_model).eval()
     ids = torch.ones((2, 8), dtype=torch.long)
     dynamic = {0: "batch", 1: "sequence"}
     tmp = target / f"model.onnx.{os.getpid()}.tmp"
@@ -84,17 +92,37 @@ def export_onnx(path: str, target: Path) -> Path:
                           "last_hidden_state": dynamic},
             opset_version=_OPSET, dynamo=False,
         )
+    if fused:
+        fuse_transformer(tmp, num_heads=hf_model.config.num_attention_heads, hidden_size=hf_model.config.hidden_size)
     tmp.replace(out)  # atomic: a concurrent or killed export never leaves a half file behind
     return out
 
 
+def fuse_transformer(model_file: Path, *, num_heads: int, hidden_size: int) -> dict[str, int]:
+    """Rewrite a BERT-style graph in place with fused Attention, EmbedLayerNormalization,
+    SkipLayerNormalization and BiasGelu nodes (onnxruntime.transformers optimizer, CPU, no fp16);
+    done before int8 quantisation, which then quantises the fused Attention as one QAttention.
+    Returns the fused-operator counts."""
+    from onnxruntime.transformers import optimizer
+
+    fused = optimizer.optimize_model(
+        str(model_file), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, opt_level=1, use_gpu=False
+    )
+    fused.save_model_to_file(str(model_file))
+    return {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+
+
 def quantize_int8(source: Path, target: Path) -> Path:
     """Dynamic int8 quantisation of the weights (per channel)."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     with _root_logging_quiet():  # onnxruntime's "consider pre-processing" advice is for its developers
-        quantize_dynamic(str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(  # fused contrib ops carry no inferred types: their tensors are float
+            str(source), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     tmp.replace(target)
     return target
 
@@ -133,7 +161,7 @@ def onnx_model_file(
     )
     fp32 = target.parent / "model.onnx"
     if not fp32.exists():
-        export_onnx(path, target.parent)
+        export_onnx(path, target.parent, fused=settings.encoder_graph == "fused")
     if int8:
         quantize_int8(fp32, target)
     return target
@@ -159,7 +187,7 @@ class OnnxEncoder:
         # Two configured-once tokenizers (never mutated after this, so safe to share between threads).
         self._embed_tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self._embed_tok.enable_truncation(self._window)
-        self._embed_tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._embed_tok.no_padding()  # padded per batch in ``_run``, to that batch's longest text
         self._count_tok = Tokenizer.from_file(str(Path(path) / "tokenizer.json"))
         self._count_tok.no_truncation()
         self._count_tok.no_padding()
@@ -179,12 +207,15 @@ class OnnxEncoder:
         return self._hf_tokenizer
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        encodings = self._embed_tok.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self._inputs:
-            feeds["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        return self._run(self._embed_tok.encode_batch(texts))
+
+    def _run(self, encodings: list) -> np.ndarray:  # tokenizers.Encoding, unpadded
+        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            ids[row, : len(encoding.ids)] = encoding.ids
+            mask[row, : len(encoding.ids)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
@@ -194,12 +225,14 @@ class OnnxEncoder:
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Sorting by length keeps padding (wasted compute) small inside each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        # Length buckets: tokenised once, sorted by token count, each batch padded only to its own
+        # longest text, so padding (wasted compute, quadratic in attention) stays small.
+        encodings = self._embed_tok.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
-            out[idx] = self._encode_batch([texts[i] for i in idx])
+            out[idx] = self._run([encodings[i] for i in idx])
         return out
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -90,3 +90,47 @@ def test_unwritable_cache_is_a_configuration_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigurationError, match="STITCH_MODEL_CACHE_DIR"):
         load_encoder(Settings(data_dir=tmp_path, model_cache_dir=blocker / "models", encoder_backend="onnx"))
+
+
+def test_fused_export_is_fused_before_quantisation(torch_encoder, model_cache, tmp_path):
+    """STITCH_ENCODER_GRAPH=fused: the exported graph carries ONNX Runtime's fused transformer ops (one
+    Attention per layer, fused LayerNorm and GELU), int8 quantises the fused attention as QAttention, and
+    the vectors keep the int8 bound to torch."""
+    import onnx
+
+    from core.onnx_encoder import _cache_dir
+
+    settings = Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_graph="fused")
+    fused = load_encoder(settings)
+    assert (fused.encode_passages(TEXTS) * torch_encoder.encode_passages(TEXTS)).sum(axis=1).min() > 0.98
+    cache = _cache_dir(settings, packaged_model_path())
+    assert cache != _cache_dir(Settings(data_dir=tmp_path, model_cache_dir=model_cache), packaged_model_path())
+    fp32 = {n.op_type for n in onnx.load(str(cache / "model.onnx"), load_external_data=False).graph.node}
+    int8 = {n.op_type for n in onnx.load(str(cache / "model.int8.onnx"), load_external_data=False).graph.node}
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= fp32
+    assert "Softmax" not in fp32  # no unfused attention left
+    assert {"QAttention", "MatMulInteger"} <= int8
+
+
+class _ShapeSpy:
+    def __init__(self, session) -> None:  # noqa: ANN001
+        self.session, self.shapes = session, []
+
+    def run(self, outputs, feeds):  # noqa: ANN001, ANN201
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)
+
+
+def test_passages_go_in_length_buckets_padded_to_their_own_longest(encoder, monkeypatch):
+    """Tokenised once, sorted by token count, each batch padded only to its longest member; vectors come
+    back in input order."""
+    texts = ["word " * n for n in (200, 3, 90, 5, 150, 1)]
+    spy = _ShapeSpy(encoder._session)
+    monkeypatch.setattr(encoder, "_session", spy)
+    monkeypatch.setattr(encoder, "_batch_size", 2)
+    got = encoder.encode_passages(texts)
+    lengths = [len(e.ids) for e in encoder._embed_tok.encode_batch(texts)]
+    buckets = sorted(lengths)
+    assert spy.shapes == [(2, buckets[i + 1]) for i in range(0, 6, 2)]
+    for i, text in enumerate(texts):
+        assert float(got[i] @ encoder.encode_query(text)) > 0.97
