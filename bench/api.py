@@ -66,6 +66,8 @@ def _start_server(data: Path, manifest: Path) -> tuple[subprocess.Popen, str, st
                     break
             except httpx.HTTPError:
                 time.sleep(0.3)
+        else:
+            raise RuntimeError(f"`stitch serve` on {url} was not ready after 300 s (exit code {proc.poll()})")
         auth = {"Authorization": f"Bearer {key}"}
         job = httpx.post(f"{url}/v1/ingest/jobs", json={"manifests": [str(manifest)]}, headers=auth,
                          timeout=120).json()["job_id"]
