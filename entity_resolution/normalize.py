@@ -13,8 +13,9 @@ LEGAL_SUFFIXES = frozenset(
     kommanditgesellschaft gesellschaft mbh haftung beschrankter besloten naamloze vennootschap bvba sprl
     anonyme responsabilite limitee aktiebolag osakeyhtio anonima sp oo""".split()
 )
-# Multi-token legal forms written with dots/spaces: "s.a." → "sa", "b.v." → "bv", "co. kg".
-_DOTTED = re.compile(r"\b([a-z])\.\s?([a-z])\.(?:\s?([a-z])\.)?")
+# Multi-token legal forms written with dots/spaces: "s.a." → "sa", "b.v." → "bv", "co. kg"; the last dot
+# may be missing ("Iron Compass Supply B.V" where a sentence or a text window ends).
+_DOTTED = re.compile(r"\b([a-z])\.\s?([a-z])(?:\.|\b)(?:\s?([a-z])\.)?")
 ABBREVIATIONS = {
     "intl": "international", "int'l": "international", "natl": "national", "mfg": "manufacturing",
     "tech": "technology", "technologies": "technology", "svcs": "services", "svc": "services",
