@@ -32,7 +32,9 @@ def entity_coverage(
     specs = [PrefetchSpec(P.DENSE, vectors.dense, depth, entity_ids=entity_ids)]
     if vectors.sparse.indices:
         specs.append(PrefetchSpec(P.SPARSE, vectors.sparse, depth, entity_ids=entity_ids))
-    query = HybridQuery(tuple(specs), limit=depth, fusion=plan.fusion, rrf_k=plan.rrf_k, exact=plan.exact)
+    # the entity filter is selective: the plan's filtered-HNSW settings (beam width, ACORN) matter most here
+    query = HybridQuery(tuple(specs), limit=depth, fusion=plan.fusion, rrf_k=plan.rrf_k, exact=plan.exact,
+                        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity)
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 
 
