@@ -8,6 +8,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from entity_resolution.normalize import LEGAL_SUFFIXES, acronym
+from entity_resolution.people import person_similarity
 from entity_resolution.records import RECORD_WEIGHT, Node
 from entity_resolution.settings import Comparison, ResolutionSettings
 
@@ -101,6 +102,8 @@ def name_similarity(a: str, b: str, *, organization: bool = True) -> float:
     """
     if a == b:
         return 1.0
+    if not organization and (person := person_similarity(a, b)) is not None:
+        return person  # first / middle initial / last rules: two different Johns never link
     ta, tb = a.split(), b.split()
     if (len(ta) == 1 and len(tb) > 1 and ta[0] == acronym(b)) or (len(tb) == 1 and len(ta) > 1 and tb[0] == acronym(a)):
         return ACRONYM_SIMILARITY

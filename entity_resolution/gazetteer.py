@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, legal_acronym, normalize_name, person_key
+from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, legal_acronym, normalize_name
+from entity_resolution.people import parse_person, person_key, short_key
 
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
 _WORD = re.compile(r"[\w][\w&'.-]*[\w]|[\w]", re.UNICODE)
@@ -58,6 +59,8 @@ class Gazetteer:
             if not key or (entity_type, key) in self._exact.get(key, ()):
                 continue
             self._exact[key].add((entity_type, key))
+            if entity_type == "person" and (short := short_key(key)):
+                self._exact[short].add((entity_type, key))  # "Phillip Allen" names "phillip k allen"
             initials = acronym(key) if entity_type != "person" else ""
             if len(initials) >= 3:
                 self._acronyms[initials].add((entity_type, key))
@@ -108,8 +111,9 @@ class Gazetteer:
         if single_plain and (lowered in COMMON_WORDS or len(lowered) < 3):
             return []
         head = normalize_name(surface.split()[0]) if size > 1 else ""
-        for key in {normalize_name(surface), person_key(surface)}:
-            if size > 1 and not key.startswith(head):
+        person = parse_person(surface)  # the whole window is one written name: "Arnold, John", "J.Arnold@x.com"
+        for key in {normalize_name(surface), person_key(surface), short_key(person.key) if person else ""} - {""}:
+            if size > 1 and not key.startswith(head) and not person:
                 continue  # the window starts with a word the name drops ("Holdings … Acme")
             if key in self._exact and not (size > 1 and len(key.split()) == 1 and key in COMMON_WORDS):
                 if size == 1 and key in COMMON_WORDS and not surface.isupper():
@@ -142,6 +146,8 @@ class Gazetteer:
         for candidate, _, _ in process.extract(key, choices, scorer=fuzz.ratio, score_cutoff=self.fuzzy_cutoff, limit=None):
             if len(candidate.split()) != words:
                 continue  # a typo keeps the word count: "Globex International is" is not a spelling of the name
-            if entries := self._entries(candidate, allowed):
+            entries = [(t, k) for t, k in self._entries(candidate, allowed)
+                       if t != "person" or k.split()[-1] == key.split()[-1]]  # "Byrne" is not a typo of "Burne"
+            if entries:
                 return [(t, k, True) for t, k in entries]
         return []

@@ -12,6 +12,7 @@ from core.models import Document, EntityRef
 from core.payload import REDACT, SOURCE, TEXT
 from entity_resolution.gazetteer import Gazetteer
 from entity_resolution.normalize import normalize_name
+from entity_resolution.people import find_people, parse_person, split_people
 from entity_resolution.records import Mention
 from entity_resolution.registry import RegistryStore
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
@@ -24,14 +25,30 @@ Mask = Callable[[str, list], str]  # (stored text, the chunk payload's redaction
 
 
 def document_mentions(document: Document, gazetteer: Gazetteer) -> list[Mention]:
-    """Typed record mentions (manifest ``entity_fields``) plus known names found in the text."""
+    """Typed record mentions (manifest ``entity_fields``), people named by mail headers, addresses and Notes
+    names in the text, plus known names found in the text."""
     base = {"source": document.source, "doc_id": document.doc_id, "acl": document.acl}
-    mentions = [Mention(t, s.strip(), **base) for t, s in document.entity_mentions if s and s.strip()]
+    text = document.text[:MAX_TEXT_CHARS]
+    mentions = [_mention(t, s, base) for t, value in document.entity_mentions if value and value.strip()
+                for s in (split_people(value) if t == "person" else [value.strip()])]
     # The record's own names join the gazetteer first, so "Acme Analytics" in its text is not read as "Acme".
     gazetteer.add((m.type, m.key) for m in mentions if m.key)
-    for match in gazetteer.find(document.text[:MAX_TEXT_CHARS]):
-        mentions.append(Mention(match.type, match.surface, **base, from_text=True))
-    return mentions
+    return mentions + text_mentions(text, gazetteer, base)
+
+
+def text_mentions(text: str, gazetteer: Gazetteer, base: dict) -> list[Mention]:
+    """People that mail headers, addresses and Notes names introduce (they join the gazetteer, so their
+    signature "George Rahal" is found too), then every known name in the text."""
+    found = [_mention("person", person.surface, base, from_text=True) for person in find_people(text)]
+    gazetteer.add((m.type, m.key) for m in found if m.key)
+    return found + [_mention(m.type, m.surface, base, from_text=True) for m in gazetteer.find(text)]
+
+
+def _mention(entity_type: str, surface: str, base: dict, *, from_text: bool = False) -> Mention:
+    """A person's company e-mail domain is evidence beside the name ("j.arnold@enron.com" ~ "John Arnold")."""
+    person = parse_person(surface) if entity_type == "person" else None
+    domain = (("email_domain", person.org_domain),) if person and person.org_domain else ()
+    return Mention(entity_type, surface, **base, attributes=domain, from_text=from_text)
 
 
 class RegistryLinker:
@@ -115,8 +132,7 @@ class RegistryLinker:
         stamped = self.store.db.execute("SELECT entity_ids FROM linked WHERE doc_id = ?", (doc_id,)).fetchone()
         if hits and newer.find(text):  # cheap pre-check against the new names only
             source = str(hits[0].payload.get(SOURCE, ""))
-            found = [Mention(m.type, m.surface, source=source, doc_id=doc_id, from_text=True)
-                     for m in self.gazetteer.find(text)]
+            found = text_mentions(text, self.gazetteer, {"source": source, "doc_id": doc_id})
             acl = [r[0] for r in self.store.db.execute("SELECT token FROM doc_acl WHERE doc_id = ?", (doc_id,))]
             _, touched = self.store.replace_document_mentions(doc_id, found, acl, text_only=True)
             for entity_id in touched:

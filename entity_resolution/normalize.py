@@ -1,4 +1,6 @@
-"""Name normalisation: case, unicode, punctuation, legal suffixes, leading "The", &/and, abbreviations, acronyms."""
+"""Name normalisation: case, unicode, punctuation, legal suffixes, leading "The", &/and, abbreviations, acronyms.
+
+Person keys (addresses, Notes names, "Last, First") are in ``entity_resolution.people``."""
 
 from __future__ import annotations
 
@@ -73,11 +75,3 @@ def is_acronym_of(short: str, long: str) -> bool:
     if len(s_tokens) != 1 or len(l_tokens) < 2:
         return False
     return len(s_tokens[0]) >= 2 and s_tokens[0] == acronym(long)
-
-
-def person_key(name: str) -> str:
-    """Normalised person name with "Last, First" reordered to "first last"."""
-    if "," in name:
-        last, _, first = name.partition(",")
-        name = f"{first} {last}"
-    return " ".join(t for t in name_tokens(name, drop_legal=False) if len(t) > 1 or not t.isalpha())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from entity_resolution.normalize import normalize_name, person_key
+from entity_resolution.normalize import normalize_name
+from entity_resolution.people import person_key
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import PairScore, cluster_weight, score_nodes
 from entity_resolution.normalize import LEGAL_SUFFIXES, name_tokens, normalize_name
+from entity_resolution.people import display_name
 from entity_resolution.records import Mention, Node, nodes_from_mentions
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
 
@@ -45,10 +46,13 @@ def entity_id_for(entity_type: str, canonical_key: str) -> str:
     return f"ent_{digest}"
 
 
-def canonical_name(surfaces: dict[str, int]) -> str:
+def canonical_name(surfaces: dict[str, int], entity_type: str = "organization") -> str:
     """The authoritative surface: from the spelling most surfaces agree on (a typo has its own key and little
     support), preferring a legal name ("Umbrella Logistics GmbH") in mixed case, then the most frequent;
-    ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text)."""
+    ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text).
+    A person is shown by a display name, never an address or a Notes name (``people.display_name``)."""
+    if entity_type == "person":
+        return display_name(surfaces)
     support: dict[str, int] = {}
     for surface, count in surfaces.items():
         support[normalize_name(surface)] = support.get(normalize_name(surface), 0) + count
@@ -128,7 +132,7 @@ def _entity(nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str,
             surfaces[surface] = surfaces.get(surface, 0) + count
     node = nodes[first]
     return ResolvedEntity(
-        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces), node.key,
+        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type), node.key,
         tuple(sorted(nodes[i].key for i in group)), evidence,
     )
 

@@ -147,7 +147,7 @@ def refresh_entity(store: RegistryStore, entity_id: str) -> None:
     with store.lock, store.db:
         store.db.execute(
             "INSERT OR REPLACE INTO entities (entity_id, type, name, canonical_key) VALUES (?, ?, ?, ?)",
-            (entity_id, members[0].type, canonical_name(surfaces) if surfaces else members[0].key, members[0].key),
+            (entity_id, members[0].type, canonical_name(surfaces, members[0].type) if surfaces else members[0].key, members[0].key),
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from core.errors import NotFoundError
 from entity_resolution.records import RECORD_WEIGHT
 from entity_resolution.normalize import fold
+from entity_resolution.people import display_name
 from entity_resolution.registry import RegistryStore, visible_clause
 
 
@@ -59,7 +60,12 @@ def entity_view(
     counts: dict[str, int] = {}
     for r in seen:  # record fields outweigh free-text hits, as for the canonical name
         counts[r[2]] = counts.get(r[2], 0) + (1 if r[4] else RECORD_WEIGHT)
-    name = row[1] if row[1] in counts or acl_tokens is None else max(counts, key=lambda s: (counts[s], -list(counts).index(s)))
+    if acl_tokens is None or (row[1] in counts and row[0] != "person"):
+        name = row[1]
+    elif row[0] == "person":  # the display name derived from visible surfaces only
+        name = display_name(counts)
+    else:
+        name = max(counts, key=lambda s: (counts[s], -list(counts).index(s)))
     visible_keys = {r[3] for r in seen}
     return EntityView(
         entity_id, row[0], name, tuple(counts), len({r[1] for r in seen}),

@@ -9,7 +9,8 @@ import pytest
 from entity_resolution.blocking import candidate_pairs, pair_completeness
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import score_nodes
-from entity_resolution.normalize import acronym, is_acronym_of, normalize_name, person_key
+from entity_resolution.normalize import acronym, is_acronym_of, normalize_name
+from entity_resolution.people import person_key
 from entity_resolution.records import Mention, nodes_from_mentions
 from entity_resolution.resolve import resolve_records
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
