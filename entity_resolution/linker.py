@@ -157,8 +157,15 @@ class RegistryLinker:
             if not entity_id or entity_id in refs:
                 continue
             view = entity_view(self.store, entity_id, acl_tokens=tokens, detail=False)
-            refs[entity_id] = EntityRef(entity_id, view.name, view.type, match.surface)
+            refs[entity_id] = EntityRef(entity_id, view.name, view.type, _echo(match.type, match.surface))
         return list(refs.values())
+
+
+def _echo(entity_type: str, surface: str) -> str:
+    """What the answer says matched: a person named by an e-mail address is echoed by name, never by the
+    address (an address is a redactable value; the response must not carry it even when the query did)."""
+    person = parse_person(surface) if entity_type == "person" and "@" in surface else None
+    return person.display if person else surface
 
 
 def linker_for(settings: Settings, resolution: ResolutionSettings = DEFAULT_SETTINGS) -> RegistryLinker:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -73,6 +74,7 @@ class PersonName:
         return self.domain if self.domain and self.domain not in FREE_MAIL else ""
 
 
+@lru_cache(maxsize=200_000)  # the gazetteer asks for every text window; the same windows recur across documents
 def parse_person(surface: str) -> PersonName | None:
     """The person a surface names, or None when it is not a clean person name (a fragment, a role mailbox)."""
     text = surface.strip().strip("'").strip()
@@ -140,6 +142,7 @@ def _parts(tokens: list[str], display: str) -> PersonName | None:
     return PersonName(tokens[0], middle, " ".join(last), "", "display", display)
 
 
+@lru_cache(maxsize=200_000)
 def person_key(surface: str) -> str:
     """The person key of a surface: ``"John.Arnold@ENRON.com"`` → ``"john arnold"``; a mailbox that names
     nobody keeps its address (``"msagel@home.com"``); anything else its normalised words."""
@@ -154,6 +157,7 @@ def person_key(surface: str) -> str:
     return " ".join(name_tokens(surface, drop_legal=False))
 
 
+@lru_cache(maxsize=200_000)
 def short_key(key: str) -> str:
     """``"phillip k allen"`` → ``"phillip allen"`` (how a signature or a query writes the same person); '' if none."""
     parts = key_parts(key)

@@ -102,6 +102,11 @@ def test_a_query_naming_a_person_resolves_the_person(linker, query, name):
     assert [e.name for e in linker.entities_in_query(query, acl_tokens=TRADERS)] == [name]
 
 
+def test_a_query_naming_a_person_by_address_is_answered_by_name(linker):
+    [ref] = linker.entities_in_query("JOHN.ARNOLD@ENRON.COM", acl_tokens=TRADERS)
+    assert (ref.name, ref.matched) == ("John Arnold", "John Arnold")  # an address is never echoed
+
+
 def test_people_are_named_only_through_documents_the_principal_may_see(linker):
     assert linker.entities_in_query("George Rahal at ACN Power", acl_tokens=OTHERS) == []
     linker.link_document(_mail("enron:4", "sarah.novosel@enron.com", "From: Sarah Novosel/Corp/Enron@ENRON", acl=OTHERS))
