@@ -118,6 +118,10 @@ SKIPPED = {
     "python bench/entities.py --records 100000": "benchmark (minutes)",
     "python bench/entities.py --records 1000000": "benchmark (1M records: minutes, GBs of memory)",
     "python bench/entities.py --records 20000 --seed 1 --seed 2 --seed 3": "benchmark over three seeds (minutes)",
+    ".venv/bin/python bench/people.py": "benchmark: stitch ingest of the shared Enron sample (minutes, data outside the "
+                                        "repo); tests/test_entity_people.py covers the behaviour on synthetic mails",
+    ".venv/bin/stitch eval generate --seed 12 --out /tmp/pp-12 && .venv/bin/stitch eval all --corpus /tmp/pp-12":
+        "eval all over a generated corpus (minutes); tests/test_eval_corpus.py runs it on a small one",
     ".venv/bin/python -c 'from pathlib import Path; from evaluation.suite import run_all":
         "eval all over a generated 30-organisation corpus (minutes); tests/test_eval_corpus.py runs it on 8",
 }
