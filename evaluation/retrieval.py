@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core import payload as P
@@ -166,7 +166,7 @@ def evaluate_split(
 
 
 def _plan_json(plan: SearchPlan) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in plan.__dict__.items()}
+    return asdict(plan)  # nested Feedback becomes a dict; tuples serialise as JSON lists
 
 
 def run_retrieval_eval(

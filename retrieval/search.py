@@ -15,6 +15,8 @@ from core.models import Hit, SearchFilters, SparseVector
 from core.sparse import sparse_query_vector
 from core.store.protocol import FusionKind, HybridQuery, PrefetchSpec, VectorStore
 from governance.tuning import TuningState
+from retrieval.fusion import fuse_documents
+from retrieval.prf import Feedback, expand_query
 
 
 FILTERED_HNSW_EF = 768
@@ -38,6 +40,8 @@ class SearchPlan:
     hnsw_ef: int | None = FILTERED_HNSW_EF
     acorn: bool = True
     acorn_max_selectivity: float | None = ACORN_MAX_SELECTIVITY
+    feedback: Feedback | None = None  # RM3 on the BM25 side (retrieval/prf.py): one more store query
+    doc_fusion: float = 0.0  # document score = best chunk + this × its other chunks (retrieval/fusion.py)
 
     def __post_init__(self) -> None:
         if self.mode not in ("hybrid", "dense", "sparse"):
@@ -100,6 +104,20 @@ def search_chunks(
     entity_ids: tuple[str, ...] = (),
 ) -> list[Hit]:
     """Ranked chunk hits visible to ``acl_tokens``; ``entity_ids`` add a prefetch narrowed to those entities."""
+    def run(query_vectors: QueryVectors, n: int) -> list[Hit]:
+        return _fused_query(store, query_vectors, plan, n, acl_tokens, filters, entity_ids)
+
+    if plan.feedback is not None and plan.mode != "dense" and vectors.sparse.indices:
+        # the feedback hits are ACL-filtered like any query, so expansion terms come only from visible text
+        first = run(vectors, plan.feedback.docs)
+        vectors = replace(vectors, sparse=expand_query(vectors.sparse, first, plan.feedback))
+    return fuse_documents(run(vectors, limit), plan.doc_fusion)
+
+
+def _fused_query(
+    store: VectorStore, vectors: QueryVectors, plan: SearchPlan, limit: int, acl_tokens: Collection[str],
+    filters: SearchFilters | None, entity_ids: tuple[str, ...],
+) -> list[Hit]:
     fused = plan.mode == "hybrid"
     # Fusion returns up to the union of its prefetches, so each need not be as deep as ``limit``.
     depth = max(plan.prefetch_limit, -(-limit // 2) if fused else limit)
