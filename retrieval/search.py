@@ -5,7 +5,7 @@ Defaults were tuned on SciFact *train* queries (docs/retrieval.md); test queries
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
 from core import payload as P
@@ -16,7 +16,7 @@ from core.sparse import sparse_query_vector
 from core.store.protocol import FusionKind, HybridQuery, PrefetchSpec, VectorStore
 from governance.tuning import TuningState
 from retrieval.fusion import fuse_documents
-from retrieval.prf import Feedback, expand_query
+from retrieval.prf import DenseFeedback, Feedback, expand_query, rocchio
 
 
 FILTERED_HNSW_EF = 768
@@ -41,6 +41,7 @@ class SearchPlan:
     acorn: bool = True
     acorn_max_selectivity: float | None = ACORN_MAX_SELECTIVITY
     feedback: Feedback | None = None  # RM3 on the BM25 side (retrieval/prf.py): one more store query
+    dense_feedback: DenseFeedback | None = DenseFeedback()  # Rocchio on the query vector: one more query
     doc_fusion: float = 0.0  # document score = best chunk + this × its other chunks (retrieval/fusion.py)
 
     def __post_init__(self) -> None:
@@ -107,11 +108,28 @@ def search_chunks(
     def run(query_vectors: QueryVectors, n: int) -> list[Hit]:
         return _fused_query(store, query_vectors, plan, n, acl_tokens, filters, entity_ids)
 
-    if plan.feedback is not None and plan.mode != "dense" and vectors.sparse.indices:
-        # the feedback hits are ACL-filtered like any query, so expansion terms come only from visible text
-        first = run(vectors, plan.feedback.docs)
-        vectors = replace(vectors, sparse=expand_query(vectors.sparse, first, plan.feedback))
+    if (plan.feedback and plan.mode != "dense") or (plan.dense_feedback and plan.mode != "sparse"):
+        vectors = _feedback_vectors(store, vectors, plan, run, acl_tokens)
     return fuse_documents(run(vectors, limit), plan.doc_fusion)
+
+
+def _feedback_vectors(
+    store: VectorStore, vectors: QueryVectors, plan: SearchPlan, run: Callable[[QueryVectors, int], list[Hit]],
+    acl_tokens: Collection[str],
+) -> QueryVectors:
+    """The query moved towards the first pass's top hits: RM3 terms on BM25, Rocchio on the dense vector.
+    The first pass is ACL-filtered like any query, so feedback never comes from text the caller cannot see."""
+    sparse_fb = plan.feedback if plan.mode != "dense" and vectors.sparse.indices else None
+    dense_fb = plan.dense_feedback if plan.mode != "sparse" else None
+    depths = ([sparse_fb.docs, sparse_fb.background] if sparse_fb else []) + ([dense_fb.docs] if dense_fb else [])
+    first = run(vectors, max(depths)) if depths else []
+    if sparse_fb and first:
+        vectors = replace(vectors, sparse=expand_query(vectors.sparse, first, sparse_fb))
+    if dense_fb and first:
+        top = [h.point_id for h in first[: dense_fb.docs]]
+        stored = store.dense_vectors(top, acl_tokens=acl_tokens)
+        vectors = replace(vectors, dense=rocchio(vectors.dense, [stored[i] for i in top if i in stored], dense_fb.weight))
+    return vectors
 
 
 def _fused_query(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from core import payload as P
-from core.models import Hit, SparseVector
+from core.access import principal_tokens
+from core.models import Hit, Principal, SparseVector
 from core.sparse import sparse_query_vector
 from retrieval.context import ContextRequest
 from retrieval.fusion import fuse_documents
-from retrieval.prf import Feedback, expand_query, relevance_model
+from retrieval.prf import DenseFeedback, Feedback, expand_query, relevance_model, rocchio
 from retrieval.search import SearchPlan
 from tests.test_retrieval_stitch import SALES, load, make_document, retriever_for
 
@@ -88,3 +89,38 @@ def test_document_fusion_lifts_a_document_matching_in_several_chunks():
     assert [h.point_id for h in fused] == ["b1", "a1", "c1", "b2"]
     assert fused[0].score == pytest.approx(1.05)
     assert fused[-1].score == 0.5  # the document's other chunks keep their own scores
+
+
+def test_rocchio_moves_the_query_towards_the_feedback_and_keeps_unit_length():
+    moved = rocchio((1.0, 0.0), [(0.0, 1.0), (0.0, 1.0)], 1.0)
+    assert moved == pytest.approx((2 ** -0.5, 2 ** -0.5))
+    assert rocchio((0.6, 0.8), [], 0.5) == (0.6, 0.8)
+    with pytest.raises(ValueError):
+        DenseFeedback(docs=0)
+
+
+@pytest.fixture()
+def dense_store(any_store):
+    load(
+        any_store,
+        make_document("wiki:a", ["vitamin deficiency rickets bones softening"]),
+        make_document("wiki:c", ["rickets bones calcium"]),  # no query word, but the top hit's words
+        make_document("wiki:d", ["vitamin sales figures north region quarterly"]),
+        make_document("vault:e", ["rickets bones calcium"], roles=("exec",)),
+    )
+    return any_store
+
+
+def test_dense_feedback_lifts_a_document_like_the_top_hit(dense_store):
+    plain = SearchPlan(mode="dense", dense_feedback=None)
+    moved = SearchPlan(mode="dense", dense_feedback=DenseFeedback(docs=1, weight=1.0))
+    assert _docs(retriever_for(dense_store, plan=plain), "vitamin deficiency")[:3] == ["wiki:a", "wiki:d", "wiki:c"]
+    assert _docs(retriever_for(dense_store, plan=moved), "vitamin deficiency")[:3] == ["wiki:a", "wiki:c", "wiki:d"]
+
+
+def test_stored_vectors_are_only_returned_for_chunks_the_principal_may_see(dense_store):
+    ids = [P.chunk_point_id(doc, 0, "0") for doc in ("wiki:a", "vault:e")]
+    sales = dense_store.dense_vectors(ids, acl_tokens=principal_tokens(SALES))
+    assert set(sales) == {ids[0]} and len(sales[ids[0]]) == 64
+    assert set(dense_store.dense_vectors(ids, acl_tokens=principal_tokens(Principal("ceo", ("exec",))))) == {ids[1]}
+    assert dense_store.dense_vectors([], acl_tokens=principal_tokens(SALES)) == {}

@@ -171,6 +171,16 @@ class EdgeStore:
             return []
         return self._scroll(neighbour_filter(acl_tokens, wanted), limit=size + 1)
 
+    def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
+        if not point_ids or self._shard is None:
+            return {}
+        acl = _edge_filter(access_filter(acl_tokens))
+        records, _ = self.shard.scroll(qe.ScrollRequest(
+            limit=len(point_ids), filter=qe.Filter(must=[acl, qe.HasIdCondition(set(point_ids))]),
+            with_payload=False, with_vector=[P.DENSE],
+        ))
+        return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:

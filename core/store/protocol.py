@@ -78,6 +78,10 @@ class VectorStore(Protocol):
         ordered by document then position."""
         ...
 
+    def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
+        """Stored dense vectors of these chunks, ACL-filtered (dense pseudo-relevance feedback)."""
+        ...
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:

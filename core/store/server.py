@@ -175,6 +175,16 @@ class ServerStore:
             return []
         return self._scroll(neighbour_filter(acl_tokens, wanted), limit=size + 1)
 
+    def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
+        if not point_ids or not self._exists():
+            return {}
+        acl = _client_filter(access_filter(acl_tokens))
+        records, _ = self._client.scroll(
+            self._collection, limit=len(point_ids), with_payload=False, with_vectors=[P.DENSE],
+            scroll_filter=models.Filter(must=[acl, models.HasIdCondition(has_id=list(point_ids))]),
+        )
+        return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:
