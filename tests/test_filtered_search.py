@@ -33,12 +33,13 @@ def _vectors(dim: int = 8) -> QueryVectors:
 def test_default_plan_asks_for_the_measured_filtered_search_params():
     store = RecordingStore()
     search_chunks(store, _vectors(), acl_tokens=["role:sales"], limit=10)
-    (query,) = store.queries
     plan = SearchPlan()
-    assert (query.hnsw_ef, query.acorn, query.acorn_max_selectivity) == (
-        plan.hnsw_ef, plan.acorn, plan.acorn_max_selectivity)
-    assert query.hnsw_ef is not None and query.hnsw_ef >= 128 and query.acorn  # not the engine's defaults
-    assert not query.exact
+    assert store.queries  # the dense-feedback first pass and the final query: every one carries the params
+    for query in store.queries:
+        assert (query.hnsw_ef, query.acorn, query.acorn_max_selectivity) == (
+            plan.hnsw_ef, plan.acorn, plan.acorn_max_selectivity)
+        assert query.hnsw_ef is not None and query.hnsw_ef >= 128 and query.acorn  # not the engine's defaults
+        assert not query.exact
 
 
 def test_a_plan_can_turn_the_knobs_off():
