@@ -46,15 +46,21 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(data: Path, manifest: Path) -> tuple[subprocess.Popen, str, str]:
+def _start_server(scratch: Path, manifest: Path) -> tuple[subprocess.Popen, str, str]:
+    """A server on ``scratch/data`` whose HTTP ingest may read the manifest's tree and ``scratch/feeds``
+    (ingest is confined to STITCH_INGEST_ROOTS, and never to the data dir)."""
     sys.path.insert(0, str(ROOT))
+    data = scratch / "data"
+    data.mkdir()
     from api.keys import KeyStore
 
     key = KeyStore(data / "api_keys.json").create(
         scopes=("context", "ingest"), roles=("*",), principals=("*",), name="bench"
     )
     port = _free_port()
-    env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    roots = json.dumps([str(manifest.parent.parent), str(scratch / "feeds")])
+    env = {**os.environ, "STITCH_DATA_DIR": str(data), "STITCH_INGEST_ROOTS": roots,
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.Popen([STITCH, "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -186,7 +192,7 @@ def main() -> None:
             proc, url, key = _start_server(Path(scratch), args.manifest.resolve())
         try:
             if args.ingest_beside:
-                pair = tuple(_scifact_manifest(Path(scratch) / f"sf{i}", args.ingest_beside, i * args.ingest_beside)
+                pair = tuple(_scifact_manifest(Path(scratch) / "feeds" / f"sf{i}", args.ingest_beside, i * args.ingest_beside)
                              for i in range(2))
                 result = asyncio.run(_beside(url, key, args.clients[0], args.seconds, pair))
             else:
