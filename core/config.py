@@ -84,11 +84,14 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         None, description="exported ONNX models, shared by every data dir; unset: ~/.cache/stitch/models"
     )
-    encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per model call; 0: one per core")
+    encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per ingest model call; 0: one per core")
+    encoder_query_threads: int = Field(
+        1, ge=1, description="ONNX Runtime intra-op threads per query model call (a short query does not split well)")
     encoder_graph: Literal["plain", "fused"] = Field(
         "plain", description="ONNX export recipe: 'fused' applies ONNX Runtime's transformer fusions before int8 "
         "(faster ingest; SciFact parity not yet measured), 'plain' the unfused export")
-    query_batch_window_ms: float = Field(1.0, ge=0, le=50, description="how long a query waits for others to batch with")
+    query_batch_window_ms: float = Field(
+        0.0, ge=0, le=50, description="extra wait for company before a queued batch runs; a lone query never waits")
     query_batch_max: int = Field(32, ge=1, le=256, description="queries encoded in one model call at most")
     query_queue_max: int = Field(256, ge=1, description="queries waiting for the encoder before HTTP 503 + Retry-After")
 

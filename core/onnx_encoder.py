@@ -19,6 +19,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -170,18 +171,21 @@ def onnx_model_file(
 class OnnxEncoder:
     """Mean-pooled, L2-normalised sentence embeddings computed by onnxruntime.
 
-    ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch
-    can be in the model at once, and passages go in sub-batches of ``batch_size``."""
+    Two sessions over the same file: queries (a handful of short texts) run on ``query_threads``
+    intra-op threads, default 1 — a 10-token MiniLM call is too small to split across cores, and a pool
+    of spinning worker threads costs more wake-up time than it saves (and steals the core the request's
+    other work needs); passages (ingest batches of 32 long texts) run on ``threads`` (0: one per core),
+    in a session made on first use, so a query-only process (``stitch query``) never loads it.
+    ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch can be
+    in the model at once."""
 
-    def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32, threads: int = 0) -> None:
-        import onnxruntime as ort
+    def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32, threads: int = 0,
+                 query_threads: int = 1) -> None:
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads  # 0: one per core
-        self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._model_file, self._threads = model_file, threads
+        self._query_session = _session(model_file, query_threads)
+        self._inputs = {i.name for i in self._query_session.get_inputs()}
         self._path = path
         self._window = _max_seq_length(path)
         # Two configured-once tokenizers (never mutated after this, so safe to share between threads).
@@ -195,7 +199,11 @@ class OnnxEncoder:
         self._batch_size = batch_size
         self.name = name
         self.max_tokens = self._window - 2
-        self.dimension = int(self._encode_batch(["dimension probe"]).shape[1])
+        self.dimension = int(self.encode_queries(["dimension probe"]).shape[1])
+
+    @cached_property
+    def _passage_session(self):  # noqa: ANN202 - an onnxruntime.InferenceSession
+        return _session(self._model_file, self._threads)
 
     @property
     def tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
@@ -206,21 +214,21 @@ class OnnxEncoder:
             self._hf_tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True)
         return self._hf_tokenizer
 
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        return self._run(self._embed_tok.encode_batch(texts))
-
-    def _run(self, encodings: list) -> np.ndarray:  # tokenizers.Encoding, unpadded
-        ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, encoding in enumerate(encodings):
-            ids[row, : len(encoding.ids)] = encoding.ids
-            mask[row, : len(encoding.ids)] = 1
+    def _run(self, session, encodings: list) -> np.ndarray:  # noqa: ANN001 - tokenizers.Encoding, unpadded
+        if len(encodings) == 1:  # a lone query: no padding, no copy loop
+            ids = np.array([encodings[0].ids], dtype=np.int64)
+            mask = np.ones_like(ids)
+        else:
+            ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, encoding in enumerate(encodings):
+                ids[row, : len(encoding.ids)] = encoding.ids
+                mask[row, : len(encoding.ids)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
-        weights = mask[..., None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        hidden = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        pooled = (mask[:, None, :].astype(np.float32) @ hidden)[:, 0] / mask.sum(axis=1, keepdims=True)
+        pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return pooled.astype(np.float32, copy=False)
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -232,14 +240,27 @@ class OnnxEncoder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
-            out[idx] = self._run([encodings[i] for i in idx])
+            out[idx] = self._run(self._passage_session, [encodings[i] for i in idx])
         return out
 
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors for a few short texts in one call on the query session (core/batching.py's batches)."""
+        return self._run(self._query_session, self._embed_tok.encode_batch(texts))
+
     def encode_query(self, text: str) -> np.ndarray:
-        return self._encode_batch([text])[0]
+        return self.encode_queries([text])[0]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e.ids) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
+
+
+def _session(model_file: Path, threads: int):  # noqa: ANN202 - an onnxruntime.InferenceSession
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads  # 0: one per core
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 def load_onnx_encoder(settings: Settings, path: str, model_file: Path) -> OnnxEncoder:
@@ -249,5 +270,6 @@ def load_onnx_encoder(settings: Settings, path: str, model_file: Path) -> OnnxEn
         raise ConfigurationError(f"encoder_backend {backend!r} is not an ONNX backend")
     name = f"{os.path.basename(path.rstrip('/'))}+{backend}"
     return OnnxEncoder(
-        model_file, path, name=name, batch_size=settings.embed_batch_size, threads=settings.encoder_threads
+        model_file, path, name=name, batch_size=settings.embed_batch_size, threads=settings.encoder_threads,
+        query_threads=settings.encoder_query_threads,
     )

@@ -24,12 +24,14 @@ class GatedEncoder:
 
     def __init__(self, real=None) -> None:
         self.calls: list[list[str]] = []
+        self.threads: list[threading.Thread] = []
         self.gate = threading.Event()
         self.entered = threading.Event()
         self.real = real
 
     def encode_passages(self, texts):
         self.calls.append(list(texts))
+        self.threads.append(threading.current_thread())
         self.entered.set()
         self.gate.wait(30)
         if self.real is not None:
@@ -79,6 +81,37 @@ def test_concurrent_queries_share_one_model_call():
     assert (batcher.batches, batcher.queries) == (2, 11)
     for text, vector in out.items():  # each caller gets its own row back
         assert vector[0] == len(text)
+
+
+def test_a_lone_query_goes_straight_to_the_model():
+    """Nothing in flight: the caller's own thread makes the model call, so neither the window (50 ms
+    here, the maximum) nor a hand-off to the worker thread is paid; the worker is never even started."""
+    inner = GatedEncoder()
+    inner.gate.set()
+    batcher = BatchingEncoder(inner, window_ms=50)
+    assert batcher.encode_query("alone")[0] == len("alone")
+    assert batcher.encode_query("alone again")[0] == len("alone again")
+    assert inner.calls == [["alone"], ["alone again"]]
+    assert inner.threads == [threading.current_thread()] * 2
+    assert batcher._worker is None
+    assert (batcher.batches, batcher.queries) == (2, 2)
+
+
+def test_queries_queued_behind_a_lone_one_run_as_one_batch_after_it():
+    inner = GatedEncoder()
+    batcher = BatchingEncoder(inner, window_ms=0)
+    out: dict = {}
+    first = _ask(batcher, ["lone"], out)
+    assert inner.entered.wait(10)
+    rest = _ask(batcher, ["second", "third"], out)
+    _wait_queued(batcher, 2)
+    assert len(inner.calls) == 1  # the queued two do not start a second model call beside the first
+    inner.gate.set()
+    for thread in first + rest:
+        thread.join(10)
+    assert sorted(map(sorted, inner.calls)) == [["lone"], ["second", "third"]]
+    assert inner.threads[1] is batcher._worker
+    assert all(out[t][0] == len(t) for t in ("lone", "second", "third"))
 
 
 def test_full_queue_is_refused_at_once_with_a_retry_hint():

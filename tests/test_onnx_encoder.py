@@ -65,6 +65,34 @@ def test_a_vector_barely_depends_on_its_batch(encoder):
         assert float(encoder.encode_query(text) @ batch[i]) > 0.97  # worst seen: 0.978, "hello" beside 256 tokens
 
 
+def test_a_query_alone_and_in_a_batch_gets_the_same_vector(model_cache, tmp_path, encoder):
+    """Padding, the attention mask and mean pooling are exact: with fp32 weights a query's vector does
+    not depend on the batch it rides in (1e-5). int8 quantises activations with one scale per batch
+    tensor, so there it moves by quantisation noise only (cosine > 0.98 for short queries together)."""
+    from core.batching import BatchingEncoder
+
+    queries = ["refund policy", "who approves parental leave for contractors in the Berlin office", "hello"]
+    fp32 = load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_backend="onnx"))
+    batched = fp32.encode_queries(queries)
+    for i, query in enumerate(queries):
+        assert np.abs(fp32.encode_query(query) - batched[i]).max() < 1e-5
+        assert np.abs(BatchingEncoder(fp32).encode_query(query) - batched[i]).max() < 1e-5  # the lone path
+    int8 = encoder.encode_queries(queries)
+    assert min(float(encoder.encode_query(q) @ int8[i]) for i, q in enumerate(queries)) > 0.98
+
+
+def test_query_and_passage_sessions_are_sized_apart(tmp_path, model_cache):
+    """Queries: one intra-op thread (STITCH_ENCODER_QUERY_THREADS); passages: STITCH_ENCODER_THREADS,
+    in a session made only when the first passage is encoded (a query-only CLI never loads it)."""
+    settings = Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_backend="onnx", encoder_threads=2,
+                        encoder_query_threads=1)
+    onnx = load_encoder(settings)
+    assert onnx._query_session.get_session_options().intra_op_num_threads == 1
+    assert "_passage_session" not in vars(onnx)
+    onnx.encode_passages(["a passage"])
+    assert onnx._passage_session.get_session_options().intra_op_num_threads == 2
+
+
 def test_onnx_encoder_handles_empty_input(model_cache, tmp_path):
     onnx = load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_backend="onnx"))
     assert onnx.encode_passages([]).shape == (0, onnx.dimension)
@@ -125,8 +153,8 @@ def test_passages_go_in_length_buckets_padded_to_their_own_longest(encoder, monk
     """Tokenised once, sorted by token count, each batch padded only to its longest member; vectors come
     back in input order."""
     texts = ["word " * n for n in (200, 3, 90, 5, 150, 1)]
-    spy = _ShapeSpy(encoder._session)
-    monkeypatch.setattr(encoder, "_session", spy)
+    spy = _ShapeSpy(encoder._passage_session)
+    monkeypatch.setattr(encoder, "_passage_session", spy)
     monkeypatch.setattr(encoder, "_batch_size", 2)
     got = encoder.encode_passages(texts)
     lengths = [len(e.ids) for e in encoder._embed_tok.encode_batch(texts)]
