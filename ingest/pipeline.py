@@ -13,8 +13,11 @@ import copy
 import hashlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
+
+import numpy as np
 
 from core.config import Settings
 from core.encoder import Encoder
@@ -238,18 +241,59 @@ def _process(todo: list[tuple[SourceItem, bool, bool]], job: _Job) -> None:
         outcomes = prefetch_map(lambda t: _prepare(t, counter, job.policy, job.redaction), todo, ahead=32)
     else:  # no tokenizer to copy: prepare in this thread, never concurrently with encoding
         outcomes = (_outcome(lambda t: _prepare(t, job.ctx.encoder, job.policy, job.redaction), t) for t in todo)
-    for outcome in outcomes:
-        if outcome.error is not None:
-            item = outcome.item[0]
-            job.report.fail(item.doc_id.split(":", 1)[0], item.label, _reason(outcome.error))
-            job.progress("document", 1)
-            continue
-        batch.append(outcome.result)
-        batch_chunks += len(outcome.result.chunks)
-        if batch_chunks >= limit:
-            _write_batch(batch, job)
-            batch, batch_chunks = [], 0
-    _write_batch(batch, job)
+    with _EncodeAhead(job, overlap=tokenizer is not None) as writer:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                item = outcome.item[0]
+                job.report.fail(item.doc_id.split(":", 1)[0], item.label, _reason(outcome.error))
+                job.progress("document", 1)
+                continue
+            batch.append(outcome.result)
+            batch_chunks += len(outcome.result.chunks)
+            if batch_chunks >= limit:
+                writer.submit(batch)
+                batch, batch_chunks = [], 0
+        writer.submit(batch)
+
+
+class _EncodeAhead:
+    """Encodes batch N in a thread while this one writes batch N-1 (entity linking, payloads, upsert,
+    flush, ledger): the store and the ledger are only ever touched from the calling thread, in batch
+    order, and the encoder call releases the GIL, so the write work fills the core the encoder leaves
+    idle between its batches. At most one batch is encoded ahead, so memory stays bounded. Without
+    ``overlap`` each batch is written as soon as it is encoded (documents are then being prepared
+    with the encoder's own tokenizer in this thread, which must not run beside an encoding)."""
+
+    def __init__(self, job: _Job, *, overlap: bool) -> None:
+        self._job, self._overlap = job, overlap
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="ingest-encode")
+        self._ahead: tuple[list[_Prepared], Future] | None = None
+
+    def submit(self, batch: list[_Prepared]) -> None:
+        encoding = None
+        if batch:
+            texts = [c.embed_text for p in batch for c in p.chunks]
+            encoding = (batch, self._pool.submit(self._job.ctx.encoder.encode_passages, texts))
+        self._drain()
+        self._ahead = encoding
+        if not self._overlap:
+            self._drain()
+
+    def _drain(self) -> None:
+        if self._ahead is not None:
+            batch, vectors = self._ahead
+            self._ahead = None
+            _write_batch(batch, vectors.result(), self._job)
+
+    def __enter__(self) -> _EncodeAhead:
+        return self
+
+    def __exit__(self, kind, *_) -> None:  # noqa: ANN001
+        try:
+            if kind is None:
+                self._drain()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _outcome(fn: Callable[[T], _Prepared], item: T) -> Outcome:
@@ -265,12 +309,9 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def _write_batch(batch: list[_Prepared], job: _Job) -> None:
-    if not batch:
-        return
+def _write_batch(batch: list[_Prepared], dense: np.ndarray, job: _Job) -> None:
     ctx = job.ctx
     ctx.ledger.mark_pending([(p.document.doc_id, p.document.source) for p in batch])
-    dense = ctx.encoder.encode_passages([c.embed_text for p in batch for c in p.chunks])
     row, stored = 0, []
     for prepared in batch:
         doc, chunks = prepared.document, prepared.chunks

@@ -66,6 +66,19 @@ class Env:
         return [h.payload[TEXT] for h in self.store.search(query, acl_tokens=["role:staff"])]
 
 
+class StubLinker:
+    """The entity linker hooks the pipeline calls besides ``link_document``, doing nothing."""
+
+    def set_document_acl(self, doc_id, acl):
+        pass
+
+    def forget_document(self, doc_id):
+        pass
+
+    def relink(self, chunks, mask=None):
+        return 0
+
+
 @pytest.fixture()
 def env(tmp_path, encoder):
     e = Env(tmp_path, encoder)
@@ -159,20 +172,45 @@ def test_same_content_from_two_systems_has_the_same_content_hash(env):
 
 
 def test_entity_linker_hook_stamps_chunks(env):
-    class Linker:
+    class Linker(StubLinker):
         def link_document(self, document):
             return ("ent_acme",) if "Acme" in document.text else ()
-
-        def set_document_acl(self, doc_id, acl):
-            pass
-
-        def forget_document(self, doc_id):
-            pass
-
-        def relink(self, chunks, mask=None):
-            return 0
 
     env.linker = Linker()
     env.ingest(env.write([{"id": "1", "title": "Acme", "text": "Acme renewal."}, {"id": "2", "text": "Other."}]))
     assert env.store.document_chunks("crm:1", acl_tokens=None)[0].payload[ENTITY_IDS] == ["ent_acme"]
     assert env.store.document_chunks("crm:2", acl_tokens=None)[0].payload[ENTITY_IDS] == []
+
+
+def test_the_next_batch_is_encoded_while_the_previous_one_is_written(env):
+    """Encoding batch N overlaps writing batch N-1 (linking, upsert, flush, ledger). The linker of the
+    first batch's first document waits for the encoder to be asked for the second batch: written one
+    after the other (the old pipeline) that never happens and the wait runs out."""
+    import threading
+
+    second_batch = threading.Event()
+    calls = []
+    encode = env.encoder.encode_passages
+
+    def spy(texts):
+        calls.append(len(texts))
+        if len(calls) == 2:
+            second_batch.set()
+        return encode(texts)
+
+    class Linker(StubLinker):
+        overlapped = None
+
+        def link_document(self, document):
+            if self.overlapped is None:
+                self.overlapped = second_batch.wait(20)
+            return ()
+
+    env.encoder.encode_passages = spy
+    env.linker = Linker()
+    env.settings = env.settings.model_copy(update={"embed_batch_size": 1})  # batches of 8 chunks
+    rows = [{"id": str(i), "title": f"Note {i}", "text": f"Account {i} renews in month {i}."} for i in range(20)]
+    report = env.ingest(env.write(rows))
+    assert env.linker.overlapped is True
+    assert calls == [8, 8, 4]
+    assert (report.added, report.chunks, env.store.count()) == (20, 20, 20)
