@@ -99,6 +99,7 @@ class Services:
         from retrieval.pack import count_tokens
 
         count_tokens("warm up")
-        # Ingest jobs chunk with the transformers tokenizer: import it now, not inside the first job,
-        # where a multi-second import would starve the event loop of the GIL.
-        getattr(self.encoder, "tokenizer", None)
+        # Ingest jobs chunk with the transformers tokenizer unless the encoder counts tokens itself (ONNX):
+        # import it now, not inside the first job, where a multi-second import would starve the event loop.
+        if not getattr(self.encoder, "concurrent_token_counting", False):
+            getattr(self.encoder, "tokenizer", None)

@@ -58,6 +58,10 @@ class BatchingEncoder:
     def tokenizer(self):  # noqa: ANN201 - whatever the wrapped encoder exposes
         return getattr(self.inner, "tokenizer", None)
 
+    @property
+    def concurrent_token_counting(self) -> bool:
+        return getattr(self.inner, "concurrent_token_counting", False)
+
     def encode_passages(self, texts: list[str]) -> np.ndarray:
         return self.inner.encode_passages(texts)
 

@@ -179,6 +179,10 @@ class OnnxEncoder:
     ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch can be
     in the model at once."""
 
+    # ``count_tokens`` uses a tokenizer of its own that nothing mutates after ``__init__``: safe from any
+    # thread while encodings run, so ingest chunks with it and never loads the transformers tokenizer.
+    concurrent_token_counting = True
+
     def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32, threads: int = 0,
                  query_threads: int = 1) -> None:
         from tokenizers import Tokenizer

@@ -235,13 +235,12 @@ def _process(todo: list[tuple[SourceItem, bool, bool]], job: _Job) -> None:
     batch: list[_Prepared] = []
     batch_chunks = 0
     limit = job.ctx.settings.embed_batch_size * 8
-    tokenizer = getattr(job.ctx.encoder, "tokenizer", None)
-    if tokenizer is not None:
-        counter: TokenCounter = _PrivateTokenCounter(tokenizer)
+    counter = _prefetch_counter(job.ctx.encoder)
+    if counter is not None:
         outcomes = prefetch_map(lambda t: _prepare(t, counter, job.policy, job.redaction), todo, ahead=32)
     else:  # no tokenizer to copy: prepare in this thread, never concurrently with encoding
         outcomes = (_outcome(lambda t: _prepare(t, job.ctx.encoder, job.policy, job.redaction), t) for t in todo)
-    with _EncodeAhead(job, overlap=tokenizer is not None) as writer:
+    with _EncodeAhead(job, overlap=counter is not None) as writer:
         for outcome in outcomes:
             if outcome.error is not None:
                 item = outcome.item[0]
@@ -294,6 +293,16 @@ class _EncodeAhead:
                 self._drain()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _prefetch_counter(encoder: Encoder) -> TokenCounter | None:
+    """What the prefetch thread counts chunk tokens with while encodings run: the encoder itself when
+    its counting is thread-safe (the ONNX encoders' own Rust tokenizer: no transformers import, no
+    copy), else a private copy of its transformers tokenizer; None: count in the calling thread."""
+    if getattr(encoder, "concurrent_token_counting", False):
+        return encoder
+    tokenizer = getattr(encoder, "tokenizer", None)
+    return _PrivateTokenCounter(tokenizer) if tokenizer is not None else None
 
 
 def _outcome(fn: Callable[[T], _Prepared], item: T) -> Outcome:

@@ -214,3 +214,20 @@ def test_the_next_batch_is_encoded_while_the_previous_one_is_written(env):
     assert env.linker.overlapped is True
     assert calls == [8, 8, 4]
     assert (report.added, report.chunks, env.store.count()) == (20, 20, 20)
+
+
+def test_an_encoder_that_counts_tokens_concurrently_is_chunked_with_directly(env, encoder):
+    """The ONNX encoders count with their own Rust tokenizer, safe beside an encoding: ingest uses it in
+    the prefetch thread and never asks for (so never imports) the transformers tokenizer."""
+
+    class OwnCounting(CountingEncoder):
+        concurrent_token_counting = True
+
+        @property
+        def tokenizer(self):
+            raise AssertionError("the transformers tokenizer was loaded")
+
+    assert encoder.concurrent_token_counting  # the session's (default) encoder is one of them
+    env.encoder = OwnCounting(encoder)
+    report = env.ingest(env.write(ROWS))
+    assert (report.added, report.failed, env.encoder.embedded) == (5, 0, 5)
