@@ -273,6 +273,8 @@ def load_onnx_encoder(settings: Settings, path: str, model_file: Path) -> OnnxEn
     if backend not in {"onnx", "onnx-int8"}:
         raise ConfigurationError(f"encoder_backend {backend!r} is not an ONNX backend")
     name = f"{os.path.basename(path.rstrip('/'))}+{backend}"
+    if settings.encoder_graph == "fused":  # other vectors: the name is in every document's fingerprint
+        name += "+fused"
     return OnnxEncoder(
         model_file, path, name=name, batch_size=settings.embed_batch_size, threads=settings.encoder_threads,
         query_threads=settings.encoder_query_threads,

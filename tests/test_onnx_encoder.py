@@ -127,6 +127,8 @@ def test_fused_export_is_fused_before_quantisation(torch_encoder, model_cache, t
     import onnx
 
     from core.onnx_encoder import _cache_dir
+    from ingest.chunk import ChunkingPolicy
+    from ingest.pipeline import processing_version
 
     settings = Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_graph="fused")
     fused = load_encoder(settings)
@@ -138,6 +140,9 @@ def test_fused_export_is_fused_before_quantisation(torch_encoder, model_cache, t
     assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= fp32
     assert "Softmax" not in fp32  # no unfused attention left
     assert {"QAttention", "MatMulInteger"} <= int8
+    plain = load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache))
+    policy = ChunkingPolicy(254, 32)
+    assert processing_version(fused, policy) != processing_version(plain, policy)  # switching re-embeds
 
 
 class _ShapeSpy:
