@@ -7,8 +7,11 @@ Zipf-distributed BM25 terms, so HNSW sees realistic neighbourhoods. Every chunk 
 plus nested selectivity tokens (``sel:50`` on a random 50 %, ``sel:10`` on 10 %, ``sel:1``, ``sel:0.1``),
 indexed (payload index on ``acl``) before the bulk load, as ``EdgeStore.ensure_collection`` does.
 For every ACL filter and every search-parameter setting: dense recall@10 against ``exact=True`` under
-the same filter, and p50/p95 of the dense search and of the full hybrid query. ``--keep DIR`` keeps
-(and on a re-run reuses) the built store.
+the same filter, p50/p95 of the dense search and of the full hybrid query, and the hybrid query's
+process CPU time (a load-independent input for the capacity model). ``--keep DIR`` keeps (and on a
+re-run reuses) the built store; a build that was stopped resumes where it stopped (every batch is drawn
+from its own seed, so a resumed store holds the same chunks as one built in one go). The JSON also
+gives the store's size on disk and the process RSS per chunk (docs/serving.md §7).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -44,6 +48,8 @@ SETTINGS = {  # name: (hnsw_ef, acorn, acorn_max_selectivity)
     "acorn-all+ef64": (64, True, 1.0),  # ACORN at every selectivity
 }
 TARGET_RECALL, TARGET_P95_MS = 0.99, 20.0
+BATCH, SEED = 2000, 7
+BUILT = "bench-built.json"  # written once the build is flushed and optimised; absent = resume
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -59,26 +65,48 @@ def _acl(draw: float) -> list[str]:
     return [token for token, share in SELECTIVITY.items() if draw < share]
 
 
-def build(store: EdgeStore, n: int, rng: np.random.Generator, centres: np.ndarray) -> float:
-    """Upsert ``n`` chunks in batches and optimise; returns seconds."""
+def _batch(offset: int, size: int, centres: np.ndarray) -> list[StoredChunk]:
+    """Chunks ``offset .. offset+size`` drawn from their own seed: a resumed build makes the same ones."""
+    rng = np.random.default_rng([SEED, offset])
+    topics = rng.integers(0, TOPICS, size)
+    dense = _unit(centres[topics] + rng.normal(0, 0.35, (size, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
+    draws = rng.random(size)
+    batch = []
+    for i in range(size):
+        idx = offset + i
+        payload = {P.DOC_ID: f"bench:{idx // 4}", P.CHUNK_INDEX: idx % 4, P.SOURCE: "bench",
+                   P.ACL: _acl(draws[i]), P.TEXT: ""}
+        batch.append(StoredChunk(P.chunk_point_id(f"bench:{idx}", 0, ""), tuple(dense[i].tolist()),
+                                 _sparse(rng, 40), payload))
+    return batch
+
+
+def build(store: EdgeStore, n: int, centres: np.ndarray) -> float:
+    """Upsert ``n`` chunks in batches (resuming after the last whole batch stored) and optimise; seconds."""
     started = time.perf_counter()
     store.ensure_collection(DIM)  # payload indexes (acl among them) exist before the first point
-    for offset in range(0, n, 2000):
-        size = min(2000, n - offset)
-        topics = rng.integers(0, TOPICS, size)
-        dense = _unit(centres[topics] + rng.normal(0, 0.35, (size, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
-        draws = rng.random(size)
-        batch = []
-        for i in range(size):
-            idx = offset + i
-            payload = {P.DOC_ID: f"bench:{idx // 4}", P.CHUNK_INDEX: idx % 4, P.SOURCE: "bench",
-                       P.ACL: _acl(draws[i]), P.TEXT: ""}
-            batch.append(StoredChunk(P.chunk_point_id(f"bench:{idx}", 0, ""), tuple(dense[i].tolist()),
-                                     _sparse(rng, 40), payload))
-        store.upsert(batch)
+    for offset in range(store.count() // BATCH * BATCH, n, BATCH):
+        store.upsert(_batch(offset, min(BATCH, n - offset), centres))
     store.flush()
     store.optimize()
     return time.perf_counter() - started
+
+
+def _rss() -> int:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:", 1)[1].split()[0]) * 1024
+
+
+def _footprint(path: Path, chunks: int, baseline_rss: int) -> dict:
+    """Disk (allocated blocks of the store dir) and memory (RSS after the searches, less the RSS of the
+    interpreter before the store was opened; peak RSS) in bytes and per chunk."""
+    disk = sum(f.stat().st_blocks * 512 for f in path.rglob("*") if f.is_file())
+    store_rss = _rss() - baseline_rss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    per = max(1, chunks)
+    return {"disk_bytes": disk, "store_rss_bytes": store_rss, "baseline_rss_bytes": baseline_rss,
+            "peak_rss_bytes": peak, "disk_bytes_per_chunk": round(disk / per),
+            "store_rss_bytes_per_chunk": round(store_rss / per)}
 
 
 def _query(dense, sparse, *, hybrid: bool, exact: bool = False, setting: tuple = (None, False, None),
@@ -91,10 +119,11 @@ def _query(dense, sparse, *, hybrid: bool, exact: bool = False, setting: tuple =
                        acorn_max_selectivity=max_selectivity)
 
 
-def _timed(store: EdgeStore, query: HybridQuery, tokens: tuple[str, ...]) -> tuple[set[str], float]:
-    t0 = time.perf_counter()
+def _timed(store: EdgeStore, query: HybridQuery, tokens: tuple[str, ...]) -> tuple[set[str], float, float]:
+    """Hit ids, wall ms and process CPU ms (the engine's search threads included) of one search."""
+    t0, c0 = time.perf_counter(), time.process_time()
     hits = store.search(query, acl_tokens=tokens)
-    return {h.point_id for h in hits}, (time.perf_counter() - t0) * 1000
+    return {h.point_id for h in hits}, (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
 
 
 def _stats(values: list[float]) -> dict:
@@ -106,14 +135,17 @@ def measure(store: EdgeStore, queries, tokens: tuple[str, ...], settings: list[s
     exact = [_timed(store, _query(d, s, hybrid=False, exact=True), tokens)[0] for d, s in queries]
     out = {}
     for name in settings:
-        recalls, dense_ms, hybrid_ms = [], [], []
+        recalls, dense_ms, hybrid_ms, hybrid_cpu = [], [], [], []
         for (dense, sparse), truth in zip(queries, exact):
-            got, ms = _timed(store, _query(dense, sparse, hybrid=False, setting=SETTINGS[name]), tokens)
+            got, ms, _ = _timed(store, _query(dense, sparse, hybrid=False, setting=SETTINGS[name]), tokens)
             recalls.append(len(got & truth) / max(1, len(truth)))
             dense_ms.append(ms)
-            hybrid_ms.append(_timed(store, _query(dense, sparse, hybrid=True, setting=SETTINGS[name]), tokens)[1])
+            _, ms, cpu = _timed(store, _query(dense, sparse, hybrid=True, setting=SETTINGS[name]), tokens)
+            hybrid_ms.append(ms)
+            hybrid_cpu.append(cpu)
         out[name] = {"recall@10": round(float(np.mean(recalls)), 4), "min_recall@10": round(min(recalls), 2),
-                     "dense_ms": _stats(dense_ms), "hybrid_ms": _stats(hybrid_ms)}
+                     "dense_ms": _stats(dense_ms), "hybrid_ms": _stats(hybrid_ms),
+                     "hybrid_cpu_ms_mean": round(float(np.mean(hybrid_cpu)), 2)}
     return out
 
 
@@ -153,13 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS),
                         help="search-parameter settings to measure (default: all)")
     args = parser.parse_args(argv)
-    rng = np.random.default_rng(7)
-    centres = _unit(rng.normal(size=(TOPICS, DIM)).astype(np.float32))
+    centres = _unit(np.random.default_rng(SEED).normal(size=(TOPICS, DIM)).astype(np.float32))
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="stitch-bench-"))
-    reuse = args.keep is not None and (scratch / "edge").exists()
+    reuse = (scratch / BUILT).exists()
+    baseline_rss = _rss()
     store = EdgeStore(scratch / "edge")
     try:
-        seconds = 0.0 if reuse else build(store, args.chunks, rng, centres)
+        seconds = 0.0 if reuse else build(store, args.chunks, centres)
+        if not reuse:
+            (scratch / BUILT).write_text(json.dumps({"chunks": store.count(), "build_seconds": round(seconds, 1)}))
         qrng = np.random.default_rng(11)
         topics = qrng.integers(0, TOPICS, args.queries)
         dense = _unit(centres[topics] + qrng.normal(0, 0.35, (args.queries, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
@@ -169,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                                             **measure(store, queries, (token,), args.settings))
                                 for token, share in SELECTIVITY.items()}}
         result["default_plan"] = plan_summary(result["by_filter"])
+        result["footprint"] = _footprint(scratch / "edge", result["chunks"], baseline_rss)
         result["load_avg_1m"] = round(os.getloadavg()[0], 2)  # latencies mean something only when this is low
         if args.with_encoder:
             result["query_embed_ms"] = encoder_latency(50)
