@@ -154,8 +154,7 @@ class ServerStore:
             response = self._client.query_points(
                 self._collection,
                 prefetch=prefetch,
-                query=fusion,
-                query_filter=_client_filter(base),
+                query=fusion,  # the ACL filter is in every prefetch, not again here (see EdgeStore.search)
                 limit=query.limit,
                 with_payload=True,
             )
