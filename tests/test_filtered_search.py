@@ -74,48 +74,38 @@ def test_server_store_sends_the_same_params_in_every_prefetch(monkeypatch):
     assert all(p.filter is not None for p in seen["prefetch"])  # the ACL still binds every prefetch
 
 
-def test_edge_store_sends_the_same_params(monkeypatch, tmp_path):
+def _edge_calls(monkeypatch, tmp_path, name: str) -> list[dict]:  # noqa: ANN001
+    """Keyword arguments of every ``qdrant_edge.<name>(...)`` built by one EdgeStore hybrid search."""
     import core.store.edge as edge
 
     built = []
-    real = edge.qe.SearchParams
+    real = getattr(edge.qe, name)
 
     def spy(**kwargs):  # noqa: ANN003, ANN202
         built.append(kwargs)
         return real(**kwargs)
 
-    monkeypatch.setattr(edge.qe, "SearchParams", spy)
+    monkeypatch.setattr(edge.qe, name, spy)
     store = edge.EdgeStore(tmp_path / "edge")
     try:
         store.ensure_collection(8)
         store.search(_query(), acl_tokens=["role:sales"])
     finally:
         store.close()
-    (kwargs,) = built
+    return built
+
+
+def test_edge_store_sends_the_same_params(monkeypatch, tmp_path):
+    (kwargs,) = _edge_calls(monkeypatch, tmp_path, "SearchParams")
     assert kwargs["hnsw_ef"] == 300 and kwargs["acorn"].enable and kwargs["acorn"].max_selectivity == 0.25
 
 
 def test_hybrid_acl_filter_is_in_every_prefetch_and_not_again_at_the_top(monkeypatch, tmp_path):
     """A top-level filter is ANDed into each prefetch by the engine, which then multiplies the two
     selectivities (10 % visible estimated as 1 %) and engages ACORN: 4x the CPU at 10 % (docs/serving.md §5)."""
-    import core.store.edge as edge
     from core.store.server import ServerStore
 
-    built = []
-    real = edge.qe.QueryRequest
-
-    def spy(**kwargs):  # noqa: ANN003, ANN202
-        built.append(kwargs)
-        return real(**kwargs)
-
-    monkeypatch.setattr(edge.qe, "QueryRequest", spy)
-    store = edge.EdgeStore(tmp_path / "edge")
-    try:
-        store.ensure_collection(8)
-        store.search(_query(), acl_tokens=["role:sales"])
-    finally:
-        store.close()
-    (kwargs,) = built
+    (kwargs,) = _edge_calls(monkeypatch, tmp_path, "QueryRequest")
     assert kwargs.get("filter") is None and all(p.filter is not None for p in kwargs["prefetches"])
 
     server = ServerStore(QdrantClient(":memory:"), "chunks")
