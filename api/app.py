@@ -16,6 +16,7 @@ from api.jobs import Confinement, JobRunner
 from api.keys import KeyStore
 from api.mcp import mount_mcp
 from api.metrics import Metrics
+from api.offload import Offload
 from api.openapi import install_openapi
 from api.middleware import EdgeMiddleware
 from api.routes import context, documents, entities, feedback, health, ingest, packs
@@ -116,6 +117,7 @@ def create_app(
     app = FastAPI(title="Stitch", version=VERSION, description=_DESCRIPTION, lifespan=lifespan)
     app.state.services, app.state.metrics, app.state.jobs = services, metrics, jobs
     app.state.confinement = Confinement.from_settings(settings)
+    app.state.offload = Offload.from_settings(settings)
     app.state.key_store = KeyStore(settings.keys_path)
     app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
     app.state.user_token_header = settings.user_token_header

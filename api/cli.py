@@ -133,7 +133,9 @@ def _serve(host: str, port: int, *, held: tuple = ()) -> None:
                          on_stop=lambda: withdraw(settings))  # a bad JWKS/PEM file fails here, exit 2
         for key in held:
             app.state.key_store.hold(key)
-        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+        # http/loop "auto" pick httptools and uvloop (dependencies): the C parser and loop, not h11/asyncio.
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10,
+                    access_log=settings.access_log, http="auto", loop="auto")
     except StitchError as exc:
         _fail(str(exc), 2)
 

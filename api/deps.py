@@ -16,27 +16,28 @@ from core.identity import VerifiedUser, check_assertion, decide_principal
 from core.models import Principal
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_key_store(request: Request) -> KeyStore:
+async def get_key_store(request: Request) -> KeyStore:
     return request.app.state.key_store
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
-def get_jobs(request: Request) -> JobRunner:
+async def get_jobs(request: Request) -> JobRunner:
     return request.app.state.jobs
 
 
-def get_confinement(request: Request) -> Confinement:
+async def get_confinement(request: Request) -> Confinement:
     return request.app.state.confinement
 
 
-def authenticated_key(request: Request, keys: Annotated[KeyStore, Depends(get_key_store)]) -> ApiKey:
+def authenticate(request: Request, keys: KeyStore) -> ApiKey:
+    """The key of the request's bearer token (401 otherwise), noted for the audit record."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     key = keys.authenticate(token.strip() if scheme.lower() == "bearer" else None)
@@ -44,10 +45,17 @@ def authenticated_key(request: Request, keys: Annotated[KeyStore, Depends(get_ke
     return key
 
 
+# The dependencies are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the
+# threadpool, a thread hop per dependency per request that queued behind running retrievals (issue 13).
+# Each of these is a dict lookup, a stat of the keys file and one sha256: nothing that blocks the loop.
+async def authenticated_key(request: Request, keys: Annotated[KeyStore, Depends(get_key_store)]) -> ApiKey:
+    return authenticate(request, keys)
+
+
 def require_scope(scope: str):  # noqa: ANN201 - a FastAPI dependency
     """Dependency: the caller's key must hold ``scope``."""
 
-    def _check(key: Annotated[ApiKey, Depends(authenticated_key)]) -> ApiKey:
+    async def _check(key: Annotated[ApiKey, Depends(authenticated_key)]) -> ApiKey:
         key.require_scope(scope)
         return key
 

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import reads
 from api.audit import content_hash, note, query_hash
-from api.deps import authenticated_key, principal_for
+from api.deps import authenticate, principal_for
 from api.errors import error_response, status_for
 from api.keys import ApiKey, KeyStore
 from api.routes.entities import EntityDetailOut, EntityListOut
@@ -205,7 +205,7 @@ class McpAuthGate:
         scope["route"] = self  # metrics and audit label the request with self.path, as for a /v1 route
         request = Request(scope)
         try:
-            key = authenticated_key(request, self.keys)
+            key = authenticate(request, self.keys)
             key.require_scope("context")
         except StitchError as exc:
             request_id = scope.get("state", {}).get("request_id", "")

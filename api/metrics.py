@@ -48,22 +48,31 @@ class Metrics:
             "stitch_ingest_documents", "Documents (and chunks) by ingest outcome", ["outcome"], registry=self.registry
         )
         self._stage_names: set[str] = set()
+        # labels() takes a lock and builds a key on every call: keep the children (label sets are closed).
+        self._children: dict[tuple, tuple] = {}
         self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry)
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished HTTP request."""
-        method = method_label(method)
-        self.requests.labels(method, route, status_label(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        labels = (method_label(method), route, status_label(status))  # closed sets: the cache stays small
+        children = self._children.get(labels)
+        if children is None:
+            children = self._children.setdefault(
+                labels, (self.requests.labels(*labels), self.latency.labels(*labels[:2])))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_stages(self, timings_ms: dict) -> None:
         """Record a request's stage timings."""
         for stage, ms in timings_ms.items():
-            if stage not in self._stage_names:
-                if len(self._stage_names) >= _MAX_STAGES:
-                    stage = "other"
-                self._stage_names.add(stage)
-            self.stages.labels(stage).observe(float(ms) / 1000)
+            child = self._children.get(("stage", stage))
+            if child is None:
+                if stage not in self._stage_names and len(self._stage_names) >= _MAX_STAGES:
+                    child = self.stages.labels("other")
+                else:
+                    self._stage_names.add(stage)
+                    child = self._children.setdefault(("stage", stage), self.stages.labels(stage))
+            child.observe(float(ms) / 1000)
 
     def observe_job(self, status: str, report: dict | None) -> None:
         """Count one finished ingest job and its document outcomes."""

@@ -99,21 +99,35 @@ async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[
             ok = response.status_code == 200
         except httpx.HTTPError:
             ok, response = False, None
-        out["latencies"].append(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        out["latencies"].append(seconds)
+        if ok:  # what the request cost beyond the retriever's own stages: the HTTP layer and its glue
+            out["outside"].append(seconds - response.json()["timings_ms"]["total"] / 1000)
         out["errors"] += 0 if ok else 1
         out["overloaded"] += int(response is not None and response.status_code == 503)
 
 
-async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int) -> dict:
-    out: dict = {"latencies": [], "errors": 0, "overloaded": 0}
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int, pid: int | None = None) -> dict:
+    """One level of closed-loop clients. With the server's ``pid``, also its CPU milliseconds per request:
+    on a shared box that figure moves far less with other jobs' load than RPS and latency do."""
+    out: dict = {"latencies": [], "outside": [], "errors": 0, "overloaded": 0}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
                                  timeout=30) as http:
         await http.post("/v1/context", json={"query": "warm", "principal": {"id": "w", "roles": ["sales"]}})
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _cpu_seconds(pid)
         budget = [requests]
         await asyncio.gather(*(_client(http, n, started + seconds, budget, out) for n in range(clients)))
-        elapsed = time.monotonic() - started
+        elapsed, cpu_after = time.monotonic() - started, _cpu_seconds(pid)
     lat = sorted(out["latencies"])
     pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1)) if lat else (lambda q: None)
     return {
@@ -121,6 +135,9 @@ async def _load(url: str, key: str, *, clients: int, seconds: float, requests: i
         "seconds": round(elapsed, 2),
         "rps": round(len(lat) / elapsed, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
+        "outside_retriever_p50_ms": round(statistics.median(out["outside"]) * 1000, 1) if out["outside"] else None,
+        "server_cpu_ms_per_request": round((cpu_after - cpu_before) * 1000 / len(lat), 2)
+        if lat and cpu_before is not None and cpu_after is not None else None,
     }
 
 
@@ -165,8 +182,8 @@ async def _beside(url: str, key: str, clients: int, seconds: float, manifests: t
             "query_rps_ratio": round(queries_with["rps"] / max(queries_alone["rps"], 1e-9), 2)}
 
 
-def _levels(url: str, key: str, clients: list[int], seconds: float, requests: int) -> dict:
-    levels = [asyncio.run(_load(url, key, clients=c, seconds=seconds, requests=requests)) for c in clients]
+def _levels(url: str, key: str, clients: list[int], seconds: float, requests: int, pid: int | None) -> dict:
+    levels = [asyncio.run(_load(url, key, clients=c, seconds=seconds, requests=requests, pid=pid)) for c in clients]
     base = next((lv for lv in levels if lv["clients"] == 1), None)
     for level in levels:
         if base:
@@ -196,7 +213,7 @@ def main() -> None:
                              for i in range(2))
                 result = asyncio.run(_beside(url, key, args.clients[0], args.seconds, pair))
             else:
-                result = _levels(url, key, args.clients, args.seconds, args.requests)
+                result = _levels(url, key, args.clients, args.seconds, args.requests, proc.pid if proc else None)
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGINT)

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
     query_batch_max: int = Field(32, ge=1, le=256, description="queries encoded in one model call at most")
     query_queue_max: int = Field(256, ge=1, description="queries waiting for the encoder before HTTP 503 + Retry-After")
 
+    # -- HTTP layer: request threads, uvicorn options --
+    request_threads: int = Field(
+        40, ge=1, le=256, description="retrieval calls of HTTP requests running at once (the rest wait on the event "
+        "loop, bounded by request_queue_max); 40 beat 2 and 8 at 50 clients on 2 cores: concurrent queries share "
+        "one encoder batch")
+    request_queue_max: int = Field(
+        256, ge=1, description="HTTP requests waiting for a retrieval thread before HTTP 503 + Retry-After")
+    access_log: bool = Field(False, description="uvicorn's per-request access log (the audit trail records every request)")
+
     # -- context quality: relevance floor, entity-aware stitching --
     weak_relevance: float = Field(
         0.3, ge=0, le=1, description="a pack whose best passage relevance is below this is flagged weak"

@@ -13,6 +13,7 @@ commands append synchronously (``audit_event``). Records never hold query text o
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
@@ -20,6 +21,7 @@ import os
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,9 +78,12 @@ def read_head(path: Path) -> tuple[int, str] | None:
 class AuditTrail:
     """Appends chained records to one trail; ``record`` is non-blocking, ``append`` writes now."""
 
-    def __init__(self, path: Path, *, rotate_bytes: int = 50 * 1024 * 1024) -> None:
+    def __init__(self, path: Path, *, rotate_bytes: int = 50 * 1024 * 1024, linger: float = 0.0) -> None:
         self.path = Path(path)
         self.rotate_bytes = rotate_bytes
+        # The writer waits this long after a record for others to join its batch: one lock, head read,
+        # fsync and head write per batch rather than per request (issue 13). ``flush`` still waits for all.
+        self.linger = linger
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -127,18 +132,22 @@ class AuditTrail:
     def _ensure_writer(self) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:  # a process that ends without flushing still writes what it queued
+                    atexit.register(self.flush)
                 self._thread = threading.Thread(target=self._write_loop, name="stitch-audit", daemon=True)
                 self._thread.start()
 
     def _write_loop(self) -> None:
         while True:
             batch = [self._queue.get()]
+            stop, deadline = batch[0] is _STOP, time.monotonic() + self.linger
             while len(batch) < 500:
+                wait = 0 if stop else deadline - time.monotonic()  # stopping: take what is queued, wait no more
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
                 except queue.Empty:
                     break
-            stop = any(item is _STOP for item in batch)
+                stop = stop or batch[-1] is _STOP
             try:
                 self.append(item for item in batch if item is not _STOP)
             except Exception:  # noqa: BLE001 - the writer must outlive one bad batch (disk full…)
@@ -168,7 +177,7 @@ def last_record(path: Path) -> dict | None:
             end = size = handle.tell()
             tail = b""
             while end > 0 and tail.count(b"\n") < 2:
-                start = max(0, end - 65536)
+                start = max(0, end - 8192)  # a record is ~1 kB: one small read, not 64 kB per batch
                 handle.seek(start)
                 tail = handle.read(end - start) + tail
                 end = start
@@ -213,7 +222,7 @@ def trail_for(settings: Settings) -> AuditTrail:
     path = settings.audit_log_path.resolve()
     with _TRAILS_LOCK:
         if path not in _TRAILS:
-            _TRAILS[path] = AuditTrail(path, rotate_bytes=settings.audit_rotate_bytes)
+            _TRAILS[path] = AuditTrail(path, rotate_bytes=settings.audit_rotate_bytes, linger=0.05)
         return _TRAILS[path]
 
 

@@ -137,3 +137,34 @@ def test_a_second_opener_is_refused_until_the_holder_closes_or_dies(tmp_path):
         EdgeStore(tmp_path / "edge", lock_timeout=5).close()  # the OS dropped the dead holder's lock
     finally:
         child.kill()
+
+
+@pytest.mark.slow
+def test_two_cli_processes_on_one_data_dir_wait_for_each_other(tmp_path):
+    """`stitch query` started while `stitch ingest` holds the store waits for it (saying so) and then
+    answers from what the ingest wrote, instead of failing."""
+    from filelock import FileLock, Timeout
+
+    from core.config import Settings
+    from core.store.lock import lock_path_for
+
+    env = {**os.environ, "STITCH_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "STITCH_STORE_LOCK_TIMEOUT": "300"}  # a loaded CI box may take a minute to ingest the wiki
+    ingest = subprocess.Popen([STITCH, "ingest", WIKI, "--json"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    lock = FileLock(str(lock_path_for(Settings(data_dir=tmp_path).qdrant_path)), thread_local=False)
+    deadline = time.monotonic() + 120
+    while True:  # until the ingest holds the store (probing takes the lock for an instant at most)
+        assert ingest.poll() is None and time.monotonic() < deadline, "the ingest never took the store"
+        try:
+            lock.acquire(timeout=0)
+            lock.release()
+            time.sleep(0.05)
+        except Timeout:
+            break
+    query = _run(env, "query", "Q3 revenue forecast", "--role", "finance", "--json")
+    out, err = ingest.communicate(timeout=300)
+    assert ingest.returncode == 0, err
+    assert query.returncode == 0, query.stderr
+    assert "in use by another Stitch process; waiting up to 300 s" in query.stderr
+    assert json.loads(query.stdout)["passages"][0]["doc_id"] == "wiki:finance/q3-revenue-forecast.md"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
@@ -42,6 +43,20 @@ def _vector(spec: PrefetchSpec):  # noqa: ANN202
     return list(spec.vector)
 
 
+def _load_shard(path: Path, *, exiting_holder_grace: float) -> qe.EdgeShard:
+    """Load the shard once our lock is held. A holder that exits (or is killed) drops our lock and the
+    engine's own lock a moment apart, so the engine may still say WouldBlock for that moment: retry
+    within the grace instead of failing a CLI command that was told to wait (issue 13)."""
+    deadline = time.monotonic() + exiting_holder_grace
+    while True:
+        try:
+            return qe.EdgeShard.load(str(path))
+        except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions
+            if "WouldBlock" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _hit(point) -> Hit:  # noqa: ANN001
     return Hit(str(point.id), float(getattr(point, "score", 0.0) or 0.0), dict(point.payload or {}))
 
@@ -62,7 +77,7 @@ class EdgeStore:
         self._process_lock = acquire_store_lock(self._path, timeout=lock_timeout, on_wait=on_wait)
         try:
             if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
-                self._shard = qe.EdgeShard.load(str(self._path))
+                self._shard = _load_shard(self._path, exiting_holder_grace=max(lock_timeout, 1.0))
         except BaseException:
             self._process_lock.release()
             raise
