@@ -17,19 +17,24 @@ import http.client
 import json
 import os
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-import uvicorn
+# Run as a script, this folder comes first on sys.path, and bench/api.py would shadow the api package;
+# the tree under test comes from PYTHONPATH.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from api.app import create_app
-from api.keys import KeyStore
-from api.services import Services
-from core.config import Settings
-from ingest.manifest import load_manifest
-from ingest.pipeline import ingest_manifests
+import uvicorn  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from api.keys import KeyStore  # noqa: E402
+from api.services import Services  # noqa: E402
+from core.config import Settings  # noqa: E402
+from ingest.manifest import load_manifest  # noqa: E402
+from ingest.pipeline import ingest_manifests  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
