@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -65,25 +65,43 @@ def candidate_pairs(nodes: list[Node], names: Iterable[str], *, max_block_size: 
 def candidate_pair_arrays(
     nodes: list[Node], names: Iterable[str], *, max_block_size: int
 ) -> tuple[np.ndarray, np.ndarray, BlockingReport]:
-    """The same pairs as two aligned index arrays (no Python tuples: for millions of records)."""
+    """The same pairs as two aligned index arrays (no Python tuples: for millions of records).
+
+    Blocks of one size are expanded together as a (blocks × size) member matrix, so the Python loop runs
+    over block sizes (≤ ``max_block_size``), not over blocks; duplicates are dropped by one sort."""
     names = tuple(names)
-    blocks: dict[str, list[int]] = defaultdict(list)
+    block_ids: dict[str, int] = {}
+    member_block: list[int] = []
+    member_node: list[int] = []
     for index, node in enumerate(nodes):
         for block in block_keys(node.type, node.key, names):
-            blocks[block].append(index)
+            member_block.append(block_ids.setdefault(block, len(block_ids)))
+            member_node.append(index)
     n = len(nodes)
-    chunks, oversized = [], 0
-    for members in blocks.values():
-        if len(members) > max_block_size:
-            oversized += 1
-        elif len(members) > 1:
-            ids = np.asarray(members, dtype=np.int64)
-            first, second = np.triu_indices(len(ids), k=1)
-            a, b = ids[first], ids[second]
-            chunks.append(np.minimum(a, b) * n + np.maximum(a, b))
-    codes = np.unique(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
-    report = BlockingReport(n, len(blocks), oversized, len(codes), n * (n - 1) // 2)
+    blocks = np.asarray(member_block, dtype=np.int64)
+    order = np.argsort(blocks, kind="stable")
+    members = np.asarray(member_node, dtype=np.int64)[order]  # grouped by block, ascending node index inside
+    sizes = np.bincount(blocks, minlength=len(block_ids))
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
+    chunks = []
+    for size in np.unique(sizes[(sizes > 1) & (sizes <= max_block_size)]).tolist():
+        first, second = _upper_pairs(size)
+        matrix = members[starts[sizes == size][:, None] + np.arange(size)]
+        chunks.append((matrix[:, first] * n + matrix[:, second]).ravel())  # first < second: ascending nodes
+    codes = _distinct(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
+    report = BlockingReport(n, len(block_ids), int(np.sum(sizes > max_block_size)), len(codes), n * (n - 1) // 2)
     return codes // max(n, 1), codes % max(n, 1), report
+
+
+@lru_cache(maxsize=512)
+def _upper_pairs(size: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(size, k=1)
+
+
+def _distinct(codes: np.ndarray) -> np.ndarray:
+    """Sorted unique values (a plain sort: numpy's hash-based ``unique`` is several times slower here)."""
+    codes.sort()
+    return codes[np.concatenate(([True], codes[1:] != codes[:-1]))] if len(codes) else codes
 
 
 def _pairs_within(members: list[int]) -> Iterator[tuple[int, int]]:

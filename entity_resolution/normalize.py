@@ -32,6 +32,8 @@ _NON_WORD = re.compile(r"[^\w&']+|_")
 
 def fold(text: str) -> str:
     """Lowercase, strip accents, unify unicode compatibility forms."""
+    if text.isascii():  # NFKD leaves ASCII alone and casefold is lower there: the common case, 5x faster
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
@@ -39,9 +41,11 @@ def fold(text: str) -> str:
 @lru_cache(maxsize=200_000)
 def name_tokens(name: str, *, drop_legal: bool = True) -> tuple[str, ...]:
     """Normalised tokens of a name: folded, punctuation-free, abbreviations expanded, legal forms dropped."""
-    text = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), fold(name))
-    # A parenthesised qualifier names a subsidiary ("Acme Holdings (Deutschland) GmbH" is not Acme): keep its words.
-    text = _PAREN.sub(lambda m: " " + m.group(0)[1:-1] + " ", text)
+    text = fold(name)
+    if "." in text:
+        text = _DOTTED.sub(lambda m: "".join(g for g in m.groups() if g), text)
+    if "(" in text:  # a parenthesised qualifier names a subsidiary ("Acme Holdings (Deutschland) GmbH" is not Acme)
+        text = _PAREN.sub(lambda m: " " + m.group(0)[1:-1] + " ", text)
     raw = [t.strip("'") for t in _NON_WORD.split(text.replace("&", " & "))]
     tokens = [ABBREVIATIONS.get(t, t) for t in raw if t]
     if tokens and tokens[0] == "the":

@@ -176,7 +176,7 @@ def key_parts(key: str) -> tuple[str, str, str] | None:
     return tokens[0], "", " ".join(tokens[1:])
 
 
-def _surname(last: str) -> str:
+def surname(last: str) -> str:
     words = last.split()
     kept = [w for w in words if w not in PARTICLES]
     return " ".join(kept or words)
@@ -195,8 +195,8 @@ def person_similarity(a: str, b: str) -> float | None:
         return 0.0
     if (fa, la) == (lb, fb) and not (ma or mb):
         return SWAPPED  # "Smith Anna": a "Last, First" that lost its comma
-    if _surname(la) != _surname(lb):
-        return LAST_NAME_TYPO if fa == fb and _one_slip(_surname(la), _surname(lb), 5) else 0.0
+    if surname(la) != surname(lb):
+        return LAST_NAME_TYPO if fa == fb and _one_slip(surname(la), surname(lb), 5) else 0.0
     if not fa or not fb:  # "k..allen@": only the middle initial is known, it must be written on both sides
         return INITIAL_ONLY if ma and ma == mb else 0.0
     if fa == fb:

@@ -59,8 +59,12 @@ RECORD_WEIGHT = 1000
 def nodes_from_mentions(mentions: list[Mention]) -> list[Node]:
     """Collapse mentions to nodes by (type, key), in first-seen order; empty keys are dropped."""
     nodes: dict[tuple[str, str], Node] = {}
+    keys: dict[tuple[str, str], str] = {}  # a surface recurs across records: normalise it once
     for mention in mentions:
-        key = mention.key
+        written = (mention.type, mention.surface)
+        key = keys.get(written)
+        if key is None:
+            key = keys[written] = mention.key
         if not key:
             continue
         node = nodes.get((mention.type, key))

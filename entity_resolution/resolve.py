@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-import numpy as np
-from rapidfuzz import fuzz, process
-from rapidfuzz.distance import JaroWinkler, Prefix
-
 from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import PairScore, cluster_weight, score_nodes
 from entity_resolution.normalize import LEGAL_SUFFIXES, name_tokens, normalize_name
 from entity_resolution.people import display_name
+from entity_resolution.prefilter import worth_scoring
 from entity_resolution.records import Mention, Node, nodes_from_mentions
 from entity_resolution.settings import DEFAULT_SETTINGS, ResolutionSettings
 
@@ -46,24 +43,28 @@ def entity_id_for(entity_type: str, canonical_key: str) -> str:
     return f"ent_{digest}"
 
 
-def canonical_name(surfaces: dict[str, int], entity_type: str = "organization") -> str:
+def canonical_name(surfaces: dict[str, int], entity_type: str = "organization", keys: dict[str, str] | None = None) -> str:
     """The authoritative surface: from the spelling most surfaces agree on (a typo has its own key and little
     support), preferring a legal name ("Umbrella Logistics GmbH") in mixed case, then the most frequent;
     ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text).
-    A person is shown by a display name, never an address or a Notes name (``people.display_name``)."""
+    A person is shown by a display name, never an address or a Notes name (``people.display_name``).
+    ``keys`` (surface → normalised key) saves re-normalising surfaces whose node the caller knows."""
     if entity_type == "person":
         return display_name(surfaces)
+    keys = keys if keys is not None else {surface: normalize_name(surface) for surface in surfaces}
     support: dict[str, int] = {}
     for surface, count in surfaces.items():
-        support[normalize_name(surface)] = support.get(normalize_name(surface), 0) + count
+        support[keys[surface]] = support.get(keys[surface], 0) + count
+    best = max(support.values())
 
     def rank(item: tuple[int, tuple[str, int]]) -> tuple:
         index, (surface, count) = item
         legal = any(t in LEGAL_SUFFIXES for t in name_tokens(surface, drop_legal=False))
         mixed = surface != surface.upper() and surface != surface.lower()
-        return (-support[normalize_name(surface)], -legal, -mixed, -count, index)
+        return (-legal, -mixed, -count, index)
 
-    return min(enumerate(surfaces.items()), key=rank)[1][0]
+    candidates = [(i, item) for i, item in enumerate(surfaces.items()) if support[keys[item[0]]] == best]
+    return min(candidates, key=rank)[1][0]
 
 
 def resolve_nodes(
@@ -73,7 +74,8 @@ def resolve_nodes(
     left, right, report = candidate_pair_arrays(nodes, settings.blocking_keys, max_block_size=settings.max_block_size)
     scores: dict[tuple[int, int], PairScore] = {}
     edges = []
-    for a, b in _worth_scoring(nodes, left, right):
+    left, right = worth_scoring(nodes, left, right, settings)
+    for a, b in zip(left.tolist(), right.tolist()):
         score = score_nodes(nodes[a], nodes[b], settings)
         if score.weight >= settings.match_weight:
             scores[(a, b)] = score
@@ -96,43 +98,17 @@ def resolve_nodes(
     return Resolution(entities, mapping, report, report.comparisons)
 
 
-def _worth_scoring(nodes: list[Node], left: np.ndarray, right: np.ndarray, floor: float = 0.85) -> list[tuple[int, int]]:
-    """Vectorised pre-filter (rapidfuzz cpdist): pairs whose names are far apart and that carry no attribute
-    evidence and no acronym relation cannot reach the match weight, so they skip the Python scorer."""
-    if not len(left):
-        return []
-    sorted_keys = [" ".join(sorted(n.key.split())) for n in nodes]
-    a_keys, b_keys = [sorted_keys[i] for i in left.tolist()], [sorted_keys[i] for i in right.tolist()]
-    ratio = process.cpdist(a_keys, b_keys, scorer=fuzz.ratio, workers=-1) / 100.0
-    a_raw, b_raw = [nodes[i].key for i in left.tolist()], [nodes[i].key for i in right.tolist()]
-    written = process.cpdist(a_raw, b_raw, scorer=fuzz.ratio, workers=-1) / 100.0  # a moved space
-    a_flat, b_flat = [k.replace(" ", "") for k in a_raw], [k.replace(" ", "") for k in b_raw]
-    shared_prefix = process.cpdist(a_flat, b_flat, scorer=Prefix.similarity, workers=-1)
-    shorter = np.minimum([len(k) for k in a_flat], [len(k) for k in b_flat])
-    jaro = process.cpdist(a_keys, b_keys, scorer=JaroWinkler.normalized_similarity, workers=-1)
-    single = np.asarray([" " not in n.key and len(n.key) <= 8 for n in nodes])
-    multi = np.asarray([" " in n.key for n in nodes])
-    attributed = np.asarray([bool(n.attributes) for n in nodes])
-    keep = (np.maximum(ratio, jaro - 0.05) >= floor) | (single[left] & multi[right]) | (single[right] & multi[left])
-    keep |= (written >= floor) | ((shared_prefix == shorter) & (shorter >= 4))  # compare.legal_tail candidates
-    keep |= attributed[left] & attributed[right]
-    # Same word count and first word, one word abbreviated or misspelt ("iron lake comp" / "iron lake components"):
-    # the sorted-token ratio undersells these, the aligned comparison in ``compare`` scores them.
-    words = np.asarray([len(n.key.split()) for n in nodes])
-    heads = np.asarray([n.key.split()[0] if n.key else "" for n in nodes], dtype=object)
-    keep |= (words[left] == words[right]) & (words[left] >= 2) & (heads[left] == heads[right]) & (ratio >= 0.7)
-    return list(zip(left[keep].tolist(), right[keep].tolist()))
-
-
 def _entity(nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str, PairScore], ...]) -> ResolvedEntity:
     first = min(group, key=lambda i: nodes[i].order)
     surfaces: dict[str, int] = {}
+    keys: dict[str, str] = {}
     for i in sorted(group, key=lambda i: nodes[i].order):
         for surface, count in nodes[i].surfaces.items():
             surfaces[surface] = surfaces.get(surface, 0) + count
+            keys[surface] = nodes[i].key  # an organisation node's key is normalize_name of each of its surfaces
     node = nodes[first]
     return ResolvedEntity(
-        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type), node.key,
+        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type, keys), node.key,
         tuple(sorted(nodes[i].key for i in group)), evidence,
     )
 
