@@ -1,0 +1,97 @@
+"""In-process /v1/context benchmark: where one request's time goes (embed, search, assemble), no HTTP.
+
+    nice -n 10 .venv/bin/python -m bench.assemble --requests 240 --profile
+
+Ingests a manifest (the fixture wiki by default) into a scratch data dir (or reuses ``--data``), then
+calls ``Retriever.context`` ``--requests`` times, cycling the queries and roles of bench/api.py, and
+prints one JSON object: p50/p95 of the total and of each phase the pack reports (``timings_ms``).
+``--profile`` also runs the requests once more under cProfile and reports the calls per request and
+cumulative ms per request of the assemble stage's known hot spots (token counting, untrusted-text
+flags, BM25 document vectors, near-duplicate checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import tempfile
+from pathlib import Path
+
+from api.services import Services
+from bench.api import QUERIES
+from core.config import Settings
+from core.models import Principal
+from evaluation.metrics import percentile
+from ingest.manifest import load_manifest
+from ingest.pipeline import ingest_manifests
+from retrieval.context import ContextRequest, Retriever
+
+ROOT = Path(__file__).resolve().parent.parent
+HOT_SPOTS = ("count_tokens", "passage_flags", "sparse_document_vector", "_near_duplicate", "_hit", "replace")
+
+
+def _requests(n: int) -> list[ContextRequest]:
+    return [ContextRequest(q, Principal(id="", roles=tuple(roles)))
+            for q, roles in (QUERIES[i % len(QUERIES)] for i in range(n))]
+
+
+def _retriever(manifest: Path, data: Path) -> Retriever:
+    services = Services(Settings(data_dir=data))
+    if not any(data.glob("*ledger*")):
+        ingest_manifests([load_manifest(manifest)], services.ingest_context())
+    return services.retriever
+
+
+def _stats(values: list[float]) -> dict:
+    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2)}
+
+
+def measure(retriever: Retriever, n: int) -> dict:
+    """Phase timings over ``n`` requests (after one warm-up round of every query)."""
+    for request in _requests(len(QUERIES)):
+        retriever.context(request)
+    phases: dict[str, list[float]] = {}
+    for request in _requests(n):
+        for phase, ms in retriever.context(request).timings_ms.items():
+            phases.setdefault(phase, []).append(ms)
+    return {phase: _stats(values) for phase, values in phases.items()}
+
+
+def profile(retriever: Retriever, n: int) -> dict:
+    """Calls and cumulative ms per request of the hot spots, under cProfile."""
+    requests = _requests(n)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for request in requests:
+        retriever.context(request)
+    profiler.disable()
+    found: dict[str, dict] = {}
+    for (file, _, name), (_, calls, _, cumulative, _) in pstats.Stats(profiler).stats.items():
+        if name in HOT_SPOTS and ("stitch" in file or "/work" in file or name == "replace"):
+            entry = found.setdefault(name, {"calls_per_request": 0.0, "ms_per_request": 0.0})
+            entry["calls_per_request"] = round(entry["calls_per_request"] + calls / n, 1)
+            entry["ms_per_request"] = round(entry["ms_per_request"] + cumulative * 1000 / n, 2)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--manifest", type=Path, default=ROOT / "fixtures" / "manifests" / "wiki.yaml")
+    parser.add_argument("--data", type=Path, help="data dir to reuse (ingested on first use); default: scratch")
+    parser.add_argument("--requests", type=int, default=240)
+    parser.add_argument("--profile", action="store_true", help="also report cProfile calls of the hot spots")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="stitch-assemble-") as scratch:
+        retriever = _retriever(args.manifest, args.data or Path(scratch))
+        out = {"requests": args.requests, "manifest": str(args.manifest), "phases_ms": measure(retriever, args.requests)}
+        if args.profile:
+            out["profile"] = profile(retriever, min(args.requests, 80))
+        retriever.store.close()
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
