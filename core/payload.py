@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime, timezone
 
 from core.models import Chunk, Document
+from core.sparse import sparse_document_vector
+from core.tokens import count_tokens
 
 # Vector names inside the collection.
 DENSE = "dense"
@@ -32,6 +34,10 @@ UPDATED_SOURCE = "updated_source"  # which date updated_at is (the document's ow
 TEXT = "text"
 ACL_ORIGIN = "acl_origin"  # which manifest rule or record field gave the ACL (explanations)
 REDACT = "redact"  # redaction rules (only on chunks of sources that have them)
+# Computed from TEXT once at ingest so requests do not (absent in stores written by 0.3.0: computed then).
+TOKENS = "cl100k_tokens"  # tokens of TEXT in the pack's tokenizer (core.tokens)
+TERMS = "bm25_terms"  # sorted BM25 term ids of TEXT (the relevance floor's lexical share)
+DERIVED_FROM_TEXT = (TOKENS, TERMS)  # stale once TEXT is changed (redaction): drop them with it
 
 # Fields with a payload index, and their kind.
 INDEXED_FIELDS: dict[str, str] = {
@@ -87,4 +93,6 @@ def chunk_payload(
         UPDATED_TS: to_timestamp(updated),
         UPDATED_SOURCE: document.updated_source if updated else None,
         TEXT: chunk.text,
+        TOKENS: count_tokens(chunk.text),
+        TERMS: sorted(set(sparse_document_vector(chunk.text).indices)),
     }

@@ -176,4 +176,5 @@ def redact_hit(hit, acl_tokens: Collection[str]):  # noqa: ANN001, ANN201 - core
     text, title = (redact(hit.payload.get(key) or "", rules, acl_tokens) for key in (P.TEXT, P.TITLE))
     if not text.spans and not title.spans:
         return hit
-    return replace(hit, payload={**hit.payload, P.TEXT: text.text, P.TITLE: title.text, P.CONTENT_HASH: ""})
+    kept = {k: v for k, v in hit.payload.items() if k not in P.DERIVED_FROM_TEXT}
+    return replace(hit, payload={**kept, P.TEXT: text.text, P.TITLE: title.text, P.CONTENT_HASH: ""})

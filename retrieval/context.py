@@ -114,9 +114,8 @@ class Retriever:
         spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)
         spans = widen_spans(spans, self.store, acl_tokens=tokens, window=self.settings.neighbour_window)
         packed = pack_passages(spans, top_k=request.top_k, max_tokens=request.max_tokens)
-        packed = _as_served(packed, spans, tokens, max_tokens=request.max_tokens)
-        passages = tuple(replace(p, relevance=max((relevance.get(c, 0.0) for c in p.chunk_ids), default=0.0))
-                         for p in packed.passages)
+        packed = _as_served(packed, spans, tokens, relevance, max_tokens=request.max_tokens)
+        passages = packed.passages
         best = max((p.relevance for p in passages), default=None)
         done = time.perf_counter()
         timings = dict(result.timings_ms, assemble=_ms(done - t_assemble), total=_ms(done - started))
@@ -153,14 +152,17 @@ class Retriever:
         return tuple(self.entity_resolver.entities_in_query(query, acl_tokens=tokens))
 
 
-def _as_served(packed: Packed, spans: list, tokens: tuple[str, ...], *, max_tokens: int) -> Packed:
-    """Passages as this principal may see them: why each was visible, values the policy hides replaced."""
+def _as_served(packed: Packed, spans: list, tokens: tuple[str, ...], relevance: dict[str, float], *,
+               max_tokens: int) -> Packed:
+    """Passages as this principal may see them: why each was visible, values the policy hides replaced,
+    and how relevant each is (its best chunk's relevance)."""
     first = {s.doc_id: s.chunks[0].payload for s in spans}
     served = []
     for passage in packed.passages:
         payload = first.get(passage.doc_id, {})
         passage = replace(passage, visible_via=visible_via(payload.get(P.ACL) or (), tokens),
-                          acl_origin=payload.get(P.ACL_ORIGIN) or "")
+                          acl_origin=payload.get(P.ACL_ORIGIN) or "",
+                          relevance=max((relevance.get(c, 0.0) for c in passage.chunk_ids), default=0.0))
         served.append(redact_passage(passage, payload.get(P.REDACT), tokens))
     if not any(p.redactions for p in served):
         return replace(packed, passages=tuple(served))

@@ -1,12 +1,14 @@
 """Dedupe stitched spans, pack them to a token budget without cutting sentences, and cite them.
 
 Tokens are counted with tiktoken's ``cl100k_base`` (the encoding llama-index ships offline),
-a fair proxy for the LLM that reads the context.
+a fair proxy for the LLM that reads the context; exactly, from the counts stored with each chunk
+(core.tokens), so a request tokenizes only the seams between texts and the sentences it cuts.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -14,44 +16,18 @@ from rapidfuzz import fuzz
 
 from core import payload as P
 from core.models import Citation, Passage
+from core.tokens import count_joined, count_tokens
 from retrieval.stitch import StitchedSpan
 from retrieval.untrusted import neutralise_markers, passage_flags
 
-TOKENIZER_NAME = "cl100k_base"
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+[\"')\]]*|\n+|$)\s*")
 NEAR_DUPLICATE = 92.0  # rapidfuzz ratio on normalised text
 
 
-@lru_cache(maxsize=1)
-def _encoding():  # noqa: ANN202 - tiktoken Encoding.encode
-    """cl100k_base from the BPE file llama-index ships (offline), without importing llama-index
-    (seconds of a CLI cold start); the same callable ``llama_index.core.utils.get_tokenizer()`` builds.
-
-    tiktoken's constructor would download the file; its loader is pointed at the shipped copy instead
-    (named by tiktoken's own cache key, the SHA-1 of the URL)."""
-    import hashlib
-    import importlib.util
-    from functools import partial
-    from pathlib import Path
-    from unittest import mock
-
-    import tiktoken
-    from tiktoken.load import load_tiktoken_bpe
-    from tiktoken_ext import openai_public
-
-    shipped = Path(importlib.util.find_spec("llama_index.core").submodule_search_locations[0]) / "_static" / "tiktoken_cache"
-
-    def local(url: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        return load_tiktoken_bpe(str(shipped / hashlib.sha1(url.encode()).hexdigest()), expected_hash)
-
-    with mock.patch.object(openai_public, "load_tiktoken_bpe", local):
-        encoding = tiktoken.Encoding(**openai_public.cl100k_base())
-    return partial(encoding.encode, allowed_special="all")
-
-
-def count_tokens(text: str) -> int:
-    """Tokens of ``text`` in ``cl100k_base``."""
-    return len(_encoding()(text))
+@lru_cache(maxsize=256)
+def _number_tokens(number: int) -> int:
+    """Tokens of a passage's ``[n] `` prefix on its own (the budget's per-passage overhead)."""
+    return count_tokens(f"[{number}] ")
 
 
 def _normalised(text: str) -> str:
@@ -79,35 +55,49 @@ def _entity_ids(span: StitchedSpan) -> frozenset[str]:
 def _near_duplicate(a: str, b: str) -> bool:
     if a == b:
         return True
-    return min(len(a), len(b)) > 40 and fuzz.ratio(a, b) >= NEAR_DUPLICATE
+    # the cutoff lets rapidfuzz give up early (lengths too far apart): same answer, a fraction of the time
+    return min(len(a), len(b)) > 40 and fuzz.ratio(a, b, score_cutoff=NEAR_DUPLICATE) >= NEAR_DUPLICATE
 
 
-def _same_content(span: StitchedSpan, norm: str, other: StitchedSpan, other_norm: str) -> bool:
+@dataclass(frozen=True)
+class _Seen:
+    """What dedupe compares of a span, computed once per span rather than once per comparison."""
+
+    span: StitchedSpan
+    norm: str
+    entity_ids: frozenset[str]
+
+
+def _same_content(span: _Seen, other: _Seen) -> bool:
     """One text stored twice, not two fills of one template (contracts, tickets, renewal emails that
     differ in a customer's name and a few values, or share a clause word for word): those differ in
     their entities or in a name or number, and collapsing them would drop the very document the query
     named."""
-    if not _near_duplicate(norm, other_norm) or _entity_ids(span) != _entity_ids(other):
+    if span.entity_ids != other.entity_ids or not _near_duplicate(span.norm, other.norm):
         return False
-    return norm == other_norm or _facts(span.text) == _facts(other.text)
+    return span.norm == other.norm or _facts(span.span.text) == _facts(other.span.text)
 
 
 def drop_duplicates(spans: list[StitchedSpan]) -> list[StitchedSpan]:
     """Collapse (near-)duplicate spans, e.g. one email stored by two systems, into the better-cited one.
 
     The kept span takes the best rank and score of its group, so relevance order is unchanged."""
-    groups: list[tuple[str, list[StitchedSpan]]] = []
+    groups: list[list[_Seen]] = []
     for span in spans:
-        norm = _normalised(span.text)
-        group = next((g for text, g in groups if _same_content(span, norm, g[0], text)), None)
+        seen = _Seen(span, _normalised(span.text), _entity_ids(span))
+        group = next((g for g in groups if _same_content(seen, g[0])), None)
         if group is None:
-            groups.append((norm, [span]))
+            groups.append([seen])
         else:
-            group.append(span)
+            group.append(seen)
     kept = []
-    for _, group in groups:
-        best = max(group, key=_citation_quality)
-        kept.append(replace(best, rank=min(s.rank for s in group), score=max(s.score for s in group)))
+    for group in groups:
+        if len(group) == 1:  # nothing to take over (and the span keeps its computed text and tokens)
+            kept.append(group[0].span)
+            continue
+        members = [s.span for s in group]
+        best = max(members, key=_citation_quality)
+        kept.append(replace(best, rank=min(s.rank for s in members), score=max(s.score for s in members)))
     return sorted(kept, key=lambda s: s.rank)
 
 
@@ -121,7 +111,7 @@ def select_spans(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> l
         if len(chosen) >= top_k or used >= max_tokens:
             break
         chosen.append(span)
-        used += count_tokens(span.text)
+        used += span.tokens
     return chosen
 
 
@@ -211,40 +201,52 @@ def _citation(passage: Passage) -> Citation:
     )
 
 
-def _render(passages: list[Passage]) -> str:
-    # Only the pack numbers passages: markers inside document text are neutralised here, not in p.text.
-    return "\n\n".join(f"[{p.citation}] {neutralise_markers(p.text)}" for p in passages)
+def _rendered(passages: list[Passage], counts: Mapping[str, int]) -> list[tuple[str, int | None]]:
+    """The parts of the context string, with the tokens of passage texts known unchanged by rendering.
+
+    Only the pack numbers passages: markers inside document text are neutralised here, not in p.text."""
+    parts: list[tuple[str, int | None]] = []
+    for p in passages:
+        text = neutralise_markers(p.text)
+        parts += [("\n\n" if parts else "", None), (f"[{p.citation}] ", None), (text, counts.get(text))]
+    return parts
 
 
 def pack_passages(spans: list[StitchedSpan], *, top_k: int, max_tokens: int) -> Packed:
     """Number spans in relevance order and fit them into ``max_tokens`` (whole sentences only)."""
     passages: list[Passage] = []
+    counts: dict[str, int] = {}  # tokens of each passage's text
     used, truncated = 0, False
     for span in spans:
         if len(passages) >= top_k:
             break
         number = len(passages) + 1
-        overhead = count_tokens(f"[{number}] ") + (2 if passages else 0)  # "\n\n" between passages
+        overhead = _number_tokens(number) + (2 if passages else 0)  # "\n\n" between passages
         cut = None
-        if used + overhead + count_tokens(span.text) > max_tokens:
+        if used + overhead + span.tokens > max_tokens:
             truncated = True
             cut = _fit_around_hit(span, max_tokens - used - overhead)
             if cut[1] <= cut[0]:
                 continue
         passage = _passage(span, number, cut)
         passages.append(passage)
-        used += overhead + count_tokens(passage.text)
-    return render_within(passages, max_tokens=max_tokens, truncated=truncated)
+        counts[passage.text] = span.tokens if cut is None else count_tokens(passage.text)
+        used += overhead + counts[passage.text]
+    return render_within(passages, max_tokens=max_tokens, truncated=truncated, counts=counts)
 
 
-def render_within(passages: list[Passage], *, max_tokens: int, truncated: bool = False) -> Packed:
-    """The context string of ``passages``, dropping the last ones until it fits ``max_tokens``."""
+def render_within(passages: list[Passage], *, max_tokens: int, truncated: bool = False,
+                  counts: Mapping[str, int] | None = None) -> Packed:
+    """The context string of ``passages``, dropping the last ones until it fits ``max_tokens``.
+
+    ``counts``: tokens of passage texts already counted (the context's count stays exact without them)."""
     passages = list(passages)
-    context = _render(passages)
-    tokens = count_tokens(context) if context else 0
+    parts = _rendered(passages, counts or {})
+    tokens = count_joined(parts)
     while passages and tokens > max_tokens:  # BPE merges across joins can differ from the sum of parts
         passages.pop()
         truncated = True
-        context = _render(passages)
-        tokens = count_tokens(context) if context else 0
+        del parts[-3:]
+        tokens = count_joined(parts)
+    context = "".join(text for text, _ in parts)
     return Packed(tuple(passages), tuple(_citation(p) for p in passages), context, tokens, truncated)

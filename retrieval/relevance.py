@@ -23,10 +23,15 @@ from retrieval.search import QueryVectors
 LEXICAL_WEIGHT = 0.6
 
 
-def _term_share(query_terms: frozenset[int], text: str) -> float:
+def _term_share(query_terms: frozenset[int], payload: dict) -> float:
+    """Share of the query's terms in the chunk text: the term ids stored at ingest, else (a store
+    written by 0.3.0, or text changed by redaction) the text's own BM25 terms."""
     if not query_terms:
         return 0.0
-    return len(query_terms & set(sparse_document_vector(text).indices)) / len(query_terms)
+    terms = payload.get(P.TERMS)
+    if terms is None:
+        terms = sparse_document_vector(payload.get(P.TEXT, "")).indices
+    return len(query_terms.intersection(terms)) / len(query_terms)
 
 
 def hit_relevance(
@@ -45,5 +50,5 @@ def hit_relevance(
     floor = min(cosine.values(), default=0.0)
     terms = frozenset(vectors.sparse.indices)
     return {h.point_id: round(min(1.0, max(0.0, cosine.get(h.point_id, floor),
-                                           LEXICAL_WEIGHT * _term_share(terms, h.payload.get(P.TEXT, "")))), 4)
+                                           LEXICAL_WEIGHT * _term_share(terms, h.payload))), 4)
             for h in hits}

@@ -13,6 +13,7 @@ from core import payload as P
 from core.access import is_visible
 from core.models import Hit
 from core.store.protocol import VectorStore
+from core.tokens import count_joined, count_suffix
 
 _UNRANKED = 1 << 30
 
@@ -55,19 +56,33 @@ class StitchedSpan:
         return tuple(sorted(int(c.payload[P.CHUNK_INDEX]) for c in self.chunks))
 
     @cached_property
-    def text(self) -> str:
-        """Chunk texts laid at their offsets: overlaps written once, ``len(text) == end - start``."""
-        parts: list[str] = []
+    def parts(self) -> tuple[tuple[str, int | None], ...]:
+        """Chunk texts laid at their offsets, overlaps written once, gaps filled; each with its tokens
+        (from the payload; None where not stored: a gap filler, a chunk of a 0.3.0 store)."""
+        parts: list[tuple[str, int | None]] = []
         cursor: int | None = None
         for chunk in self.ordered:
             start, end, body = chunk.payload[P.SPAN_START], chunk.payload[P.SPAN_END], chunk.payload[P.TEXT]
+            known = chunk.payload.get(P.TOKENS)
             if cursor is None or start >= cursor:
-                parts.append(_gap_filler(start - cursor) if cursor is not None else "")
-                parts.append(body)
+                if cursor is not None and start > cursor:
+                    parts.append((_gap_filler(start - cursor), None))
+                parts.append((body, known))
             elif end > cursor:
-                parts.append(body[cursor - start :])
+                cut = cursor - start
+                parts.append((body[cut:], None if known is None else count_suffix(body, known, cut)))
             cursor = end if cursor is None else max(cursor, end)
-        return "".join(parts)
+        return tuple(parts)
+
+    @cached_property
+    def text(self) -> str:
+        """The span's text: ``len(text) == end - start``."""
+        return "".join(text for text, _ in self.parts)
+
+    @cached_property
+    def tokens(self) -> int:
+        """Tokens of ``text`` in the pack's tokenizer, exact (core.tokens), from the chunks' stored counts."""
+        return count_joined(self.parts)
 
     def offset_at(self, position: int) -> int:
         """Document offset of character ``position`` of ``text``."""
