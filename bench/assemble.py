@@ -29,7 +29,8 @@ from ingest.pipeline import ingest_manifests
 from retrieval.context import ContextRequest, Retriever
 
 ROOT = Path(__file__).resolve().parent.parent
-HOT_SPOTS = ("count_tokens", "passage_flags", "sparse_document_vector", "_near_duplicate", "_hit", "replace")
+HOT_SPOTS = ("count_tokens", "count_joined", "_count_plain", "passage_flags", "sparse_document_vector", "_near_duplicate",
+             "_hit", "replace")
 
 
 def _requests(n: int) -> list[ContextRequest]:

@@ -12,6 +12,7 @@ few characters between the nearest safe cuts on either side. Chunk counts are st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -23,7 +24,7 @@ _SPECIAL_START = "<|"  # every special token of cl100k_base starts so; tiktoken 
 
 
 @lru_cache(maxsize=1)
-def _tokenizer():  # noqa: ANN202 - (tiktoken Encoding.encode, whether joined counts are exact)
+def _tokenizer():  # noqa: ANN202 - (encode, encode_ordinary, whether joined counts are exact)
     """cl100k_base from the BPE file llama-index ships (offline), without importing llama-index
     (seconds of a CLI cold start); the same callable ``llama_index.core.utils.get_tokenizer()`` builds.
 
@@ -47,7 +48,7 @@ def _tokenizer():  # noqa: ANN202 - (tiktoken Encoding.encode, whether joined co
     with mock.patch.object(openai_public, "load_tiktoken_bpe", local):
         spec = openai_public.cl100k_base()
     encoding = tiktoken.Encoding(**spec)
-    return partial(encoding.encode, allowed_special="all"), spec["pat_str"] == _CL100K_PATTERN
+    return partial(encoding.encode, allowed_special="all"), encoding.encode_ordinary, spec["pat_str"] == _CL100K_PATTERN
 
 
 def count_tokens(text: str) -> int:
@@ -55,29 +56,26 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer()[0](text))
 
 
-def _word_char(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
+def _count_plain(text: str) -> int:
+    """Tokens of text known to hold no special token (skips tiktoken's special-token handling)."""
+    return len(_tokenizer()[1](text)) if text else 0
 
 
-def _safe_at(text: str, i: int) -> bool:
-    """Whether a piece of the tokenizer always ends at offset ``i`` (0 < i < len(text))."""
-    return _word_char(text[i - 1]) and text[i].isascii() and not text[i].isalnum()
+# A safe cut, as the offset of the character after it (look-behind reads the real string at ``pos``).
+_SAFE_CUT = re.compile(r"(?<=[A-Za-z0-9])[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]")
+_SAFE_CUT_REVERSED = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f](?=[A-Za-z0-9])")
 
 
 def first_safe_cut(text: str, start: int = 1) -> int:
     """The first safe cut at or after ``start``, or ``len(text)`` if there is none."""
-    for i in range(max(start, 1), len(text)):
-        if _safe_at(text, i):
-            return i
-    return len(text)
+    match = _SAFE_CUT.search(text, max(start, 1))
+    return match.start() if match else len(text)
 
 
 def last_safe_cut(text: str) -> int:
     """The last safe cut of ``text``, or 0 if there is none."""
-    for i in range(len(text) - 1, 0, -1):
-        if _safe_at(text, i):
-            return i
-    return 0
+    match = _SAFE_CUT_REVERSED.search(text[::-1])
+    return len(text) - match.start() - 1 if match else 0
 
 
 def count_joined(parts: Sequence[tuple[str, int | None]]) -> int:
@@ -88,7 +86,7 @@ def count_joined(parts: Sequence[tuple[str, int | None]]) -> int:
     joined = "".join(text for text, _ in parts)
     if not joined:
         return 0
-    if not _tokenizer()[1] or _SPECIAL_START in joined:
+    if not _tokenizer()[2] or _SPECIAL_START in joined:
         return count_tokens(joined)
     total, seam = 0, []  # seam: text since the last known part's last safe cut, counted as one
     for text, known in parts:
@@ -97,9 +95,9 @@ def count_joined(parts: Sequence[tuple[str, int | None]]) -> int:
             seam.append(text)
             continue
         seam.append(text[:head])
-        total += count_tokens("".join(seam)) + known - count_tokens(text[:head]) - count_tokens(text[tail:])
+        total += _count_plain("".join(seam)) + known - _count_plain(text[:head]) - _count_plain(text[tail:])
         seam = [text[tail:]]
-    return total + count_tokens("".join(seam))
+    return total + _count_plain("".join(seam))
 
 
 def count_suffix(text: str, known: int, start: int) -> int:
@@ -107,7 +105,7 @@ def count_suffix(text: str, known: int, start: int) -> int:
     stretch up to the first safe cut after ``start`` are counted."""
     if start <= 0:
         return known
-    cut = first_safe_cut(text, start + 1)
-    if cut >= len(text) or not _tokenizer()[1] or _SPECIAL_START in text:
+    cut = first_safe_cut(text, start)
+    if cut >= len(text) or not _tokenizer()[2] or _SPECIAL_START in text:
         return count_tokens(text[start:])
-    return known - count_tokens(text[:cut]) + count_tokens(text[start:cut])
+    return known - _count_plain(text[:cut]) + _count_plain(text[start:cut])
