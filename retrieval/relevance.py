@@ -44,8 +44,8 @@ def hit_relevance(
     if not hits:
         return {}
     depth = max(50, 2 * len(hits))
-    dense = store.search(HybridQuery((PrefetchSpec(P.DENSE, vectors.dense, depth),), limit=depth),
-                         acl_tokens=acl_tokens, filters=filters)
+    query = HybridQuery((PrefetchSpec(P.DENSE, vectors.dense, depth),), limit=depth, with_payload=False)
+    dense = store.search(query, acl_tokens=acl_tokens, filters=filters)  # scores only: no payload decoded
     cosine = {h.point_id: h.score for h in dense}
     floor = min(cosine.values(), default=0.0)
     terms = frozenset(vectors.sparse.indices)

@@ -5,6 +5,7 @@ stored without the fields (a 0.3.0 store) must give the same packs."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 import sys
 
 from hypothesis import HealthCheck, given, settings
@@ -181,3 +182,18 @@ def test_every_form_of_instructions_is_found_where_the_expression_finds_it():
         for text in (phrase, phrase.upper(), "x" + phrase, f"undo{phrase}", lookalike, f"İ {lookalike}",
                      phrase.replace(" ", "\u00a0"), phrase.replace(" ", "\n")):
             assert ("instructions" in passage_flags(text)) == (_INSTRUCTIONS.search(text) is not None), text
+
+
+def test_a_search_without_payload_gives_the_same_ids_and_scores_on_both_stores(any_store):
+    """The relevance query asks for scores only (decoding 50 payloads per request was most of its cost)."""
+    from core.access import acl_tokens_for_roles
+    from core.store.protocol import HybridQuery, PrefetchSpec
+    from tests.test_retrieval_stitch import SENTENCES, HashEncoder, load, make_document
+
+    load(any_store, make_document("wiki:a", SENTENCES[:6]), make_document("wiki:b", SENTENCES[6:]))
+    query = HybridQuery((PrefetchSpec(P.DENSE, tuple(HashEncoder().encode_query("topic 3").tolist()), 20),), limit=20)
+    tokens = acl_tokens_for_roles(("sales",))
+    full = any_store.search(query, acl_tokens=tokens)
+    bare = any_store.search(replace(query, with_payload=False), acl_tokens=tokens)
+    assert [(h.point_id, h.score) for h in bare] == [(h.point_id, h.score) for h in full] and len(full) == 12
+    assert all(h.payload == {} for h in bare) and all(h.payload[P.TEXT] for h in full)

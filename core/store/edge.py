@@ -58,7 +58,8 @@ def _load_shard(path: Path, *, exiting_holder_grace: float) -> qe.EdgeShard:
 
 
 def _hit(point) -> Hit:  # noqa: ANN001
-    return Hit(str(point.id), float(getattr(point, "score", 0.0) or 0.0), dict(point.payload or {}))
+    # qdrant-edge decodes a new dict on every .payload access: no copy needed (it is most of a hit's cost)
+    return Hit(str(point.id), float(getattr(point, "score", 0.0) or 0.0), point.payload or {})
 
 
 class EdgeStore:
@@ -145,7 +146,7 @@ class EdgeStore:
                 limit=query.limit,
                 query=qe.Query.Nearest(_vector(spec), using=spec.using),
                 filter=_edge_filter(narrow_to_entities(base, spec.entity_ids)),
-                with_payload=True,
+                with_payload=query.with_payload,
                 params=params,
             )
         else:
@@ -166,7 +167,8 @@ class EdgeStore:
             # The ACL filter binds every prefetch, and fusion sees only their hits: it is not given again at
             # the top, where the engine ANDs it into each prefetch and multiplies the selectivities (10 %
             # visible is estimated as 1 %, engaging ACORN: 4x the CPU; docs/serving.md §5).
-            request = qe.QueryRequest(limit=query.limit, prefetches=prefetches, query=fusion, with_payload=True)
+            request = qe.QueryRequest(limit=query.limit, prefetches=prefetches, query=fusion,
+                                      with_payload=query.with_payload)
         return [_hit(p) for p in self.shard.query(request)]
 
 

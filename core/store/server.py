@@ -130,7 +130,7 @@ class ServerStore:
                 using=spec.using,
                 query_filter=_client_filter(narrow_to_entities(base, spec.entity_ids)),
                 limit=query.limit,
-                with_payload=True,
+                with_payload=query.with_payload,
                 search_params=params,
             )
         else:
@@ -156,7 +156,7 @@ class ServerStore:
                 prefetch=prefetch,
                 query=fusion,  # the ACL filter is in every prefetch, not again here (see EdgeStore.search)
                 limit=query.limit,
-                with_payload=True,
+                with_payload=query.with_payload,
             )
         return [_hit(p) for p in response.points]
 
