@@ -80,6 +80,9 @@ class PairFeaturizer:
         self.word = TfidfVectorizer(sublinear_tf=True, token_pattern=r"[\w\-/.]+").fit(corpus)
         self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(corpus)
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
+        self._tokens = self.word.build_analyzer()
+        self._idf = dict(zip(self.word.get_feature_names_out(), self.word.idf_))
+        self._neighbours = [NearestRival(v, left, right) for v in (self.word, self.char)]
 
     def _embedding(self, side: str, table: RecordTable, ids: Sequence[str]) -> None:
         missing = [i for i in dict.fromkeys(ids) if (side, i) not in self._vectors]
@@ -102,10 +105,50 @@ class PairFeaturizer:
             for f in self.fields:
                 row += _numeric_features(ra.get(f, ""), rb.get(f, "")) if f in NUMERIC_FIELDS else _string_features(ra.get(f, ""), rb.get(f, ""))
             row += _code_features(left_text[k], right_text[k])
+            row += self._rare_token_features(left_text[k], right_text[k])
+            for rival, cosine in zip(self._neighbours, cosines):
+                row += rival.features(a, b, cosine[k])
             if self.embed:
                 row.append(float(np.dot(self._vectors[("l", a)], self._vectors[("r", b)])))
             rows.append(row)
         return np.asarray(rows, dtype=np.float64)
+
+    def _rare_token_features(self, a: str, b: str) -> list[float]:
+        """IDF-weighted overlap: a shared rare token ("pslx350h") says more than a shared "black"; the rarest
+        token only one side has says what the other lacks."""
+        ta, tb = set(self._tokens(a)), set(self._tokens(b))
+        if not ta or not tb:
+            return [np.nan] * 4
+        idf = [{t: self._idf.get(t, 0.0) for t in group} for group in (ta & tb, ta | tb, ta - tb, tb - ta)]
+        shared, union, only_a, only_b = idf
+        return [sum(shared.values()) / max(sum(union.values()), 1e-9), max(shared.values(), default=0.0),
+                max(only_a.values(), default=0.0), max(only_b.values(), default=0.0)]
+
+
+class NearestRival:
+    """How a pair's TF-IDF cosine compares with each record's best match in the whole other table (unlabelled
+    records only): a pair that is each side's nearest neighbour is far likelier a match than one that merely
+    scores high in a crowd of near-identical products."""
+
+    def __init__(self, vectorizer, left: RecordTable, right: RecordTable, chunk: int = 512) -> None:  # noqa: ANN001
+        self.left_ids = {r: i for i, r in enumerate(left.rows)}
+        self.right_ids = {r: i for i, r in enumerate(right.rows)}
+        a = vectorizer.transform([left.text(r) for r in left.rows]).astype(np.float32)
+        b = vectorizer.transform([right.text(r) for r in right.rows]).astype(np.float32).T.tocsc()
+        self.best_left = np.zeros(a.shape[0], dtype=np.float32)
+        self.second_left = np.zeros(a.shape[0], dtype=np.float32)
+        self.best_right = np.zeros(b.shape[1], dtype=np.float32)
+        for start in range(0, a.shape[0], chunk):
+            block = (a[start:start + chunk] @ b).toarray()
+            top = np.sort(block, axis=1)[:, -2:] if block.shape[1] > 1 else np.hstack([block, block])
+            self.best_left[start:start + chunk], self.second_left[start:start + chunk] = top[:, 1], top[:, 0]
+            self.best_right = np.maximum(self.best_right, block.max(axis=0))
+
+    def features(self, a: str, b: str, cosine: float) -> list[float]:
+        best_a, best_b = self.best_left[self.left_ids[a]], self.best_right[self.right_ids[b]]
+        second_a = self.second_left[self.left_ids[a]]
+        return [cosine / max(best_a, 1e-6), cosine / max(best_b, 1e-6), cosine - second_a,
+                float(cosine >= best_a - 1e-6 and cosine >= best_b - 1e-6)]
 
 
 def _row_cosine(x, y) -> np.ndarray:  # noqa: ANN001 - sparse matrices
