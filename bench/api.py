@@ -97,8 +97,11 @@ async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[
         try:
             response = await http.post("/v1/context", json=body)
             ok = response.status_code == 200
-        except httpx.HTTPError:
-            ok, response = False, None
+            kind = f"http {response.status_code}"
+        except httpx.HTTPError as error:
+            ok, response, kind = False, None, type(error).__name__
+        if not ok:  # say what failed: a 503 is back-pressure, a timeout or a 500 is a defect
+            out["error_kinds"][kind] = out["error_kinds"].get(kind, 0) + 1
         seconds = time.perf_counter() - started
         out["latencies"].append(seconds)
         if ok:  # what the request cost beyond the retriever's own stages: the HTTP layer and its glue
@@ -119,7 +122,7 @@ def _cpu_seconds(pid: int | None) -> float | None:
 async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int, pid: int | None = None) -> dict:
     """One level of closed-loop clients. With the server's ``pid``, also its CPU milliseconds per request:
     on a shared box that figure moves far less with other jobs' load than RPS and latency do."""
-    out: dict = {"latencies": [], "outside": [], "errors": 0, "overloaded": 0}
+    out: dict = {"latencies": [], "outside": [], "errors": 0, "overloaded": 0, "error_kinds": {}}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
                                  timeout=30) as http:
@@ -132,6 +135,7 @@ async def _load(url: str, key: str, *, clients: int, seconds: float, requests: i
     pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1)) if lat else (lambda q: None)
     return {
         "clients": clients, "requests": len(lat), "errors": out["errors"], "of_which_503": out["overloaded"],
+        "error_kinds": out["error_kinds"],
         "seconds": round(elapsed, 2),
         "rps": round(len(lat) / elapsed, 1), "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
         "mean_ms": round(statistics.fmean(lat) * 1000, 1) if lat else None,
