@@ -1,15 +1,17 @@
 """Blocking library calls of request handlers (retrieval), off the event loop through a limiter of
 their own (``Settings.request_threads``), not AnyIO's pool that every sync dependency and route shares.
 
-The size was measured, not guessed (bench/api.py, 50 clients, 2 shared cores): 40 threads used less
-server CPU per request than 8 or 2, because queries that wait for the encoder together are encoded in
-one batch (core/batching.py). What the limiter adds is the bound on waiting
+The size was measured, not guessed (bench/api.py, 50 clients, 2 cores near idle): one thread per core
+did 91-94 requests/s and 11.7 ms of server CPU per request, 40 threads 70-76 and 14.6-15.5 ms. More
+threads only take turns at the GIL (qdrant-edge holds it while it searches; docs/serving.md "Request
+concurrency"), and batching their encodings does not win that back. What the limiter adds is the bound on waiting
 (``Settings.request_queue_max``): past it a request is refused at once with 503 and a Retry-After of
 the expected wait, rather than queueing without limit."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -25,6 +27,11 @@ from core.errors import OverloadedError
 T = TypeVar("T")
 
 
+def _cores() -> int:
+    """CPU cores this process may run on (its affinity, which a container or taskset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class Offload:
     """One app's limiter (created lazily inside the running loop, which AnyIO binds it to)."""
 
@@ -35,7 +42,7 @@ class Offload:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Offload:
-        return cls(settings.request_threads, max_waiting=settings.request_queue_max)
+        return cls(settings.request_threads or _cores(), max_waiting=settings.request_queue_max)
 
     async def run(self, func: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._limiter is None:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 from core import payload as P
 from core.access import is_visible
+from core.lazy import cached_attribute
 from core.models import Hit
 from core.store.protocol import VectorStore
 from core.tokens import count_joined, count_suffix
@@ -39,7 +39,7 @@ class StitchedSpan:
     def hit_indexes(self) -> frozenset[int]:
         return self.hits or frozenset(self.indexes)
 
-    @cached_property
+    @cached_attribute
     def ordered(self) -> tuple[Hit, ...]:
         return tuple(sorted(self.chunks, key=lambda c: c.payload[P.SPAN_START]))
 
@@ -55,7 +55,7 @@ class StitchedSpan:
     def indexes(self) -> tuple[int, ...]:
         return tuple(sorted(int(c.payload[P.CHUNK_INDEX]) for c in self.chunks))
 
-    @cached_property
+    @cached_attribute
     def parts(self) -> tuple[tuple[str, int | None], ...]:
         """Chunk texts laid at their offsets, overlaps written once, gaps filled; each with its tokens
         (from the payload; None where not stored: a gap filler, a chunk of a 0.3.0 store)."""
@@ -74,12 +74,12 @@ class StitchedSpan:
             cursor = end if cursor is None else max(cursor, end)
         return tuple(parts)
 
-    @cached_property
+    @cached_attribute
     def text(self) -> str:
         """The span's text: ``len(text) == end - start``."""
         return "".join(text for text, _ in self.parts)
 
-    @cached_property
+    @cached_attribute
     def tokens(self) -> int:
         """Tokens of ``text`` in the pack's tokenizer, exact (core.tokens), from the chunks' stored counts."""
         return count_joined(self.parts)

@@ -268,3 +268,40 @@ def test_overlapping_chunks_are_written_once():
 def test_plan_rejects_unknown_mode():
     with pytest.raises(ValueError, match="mode"):
         SearchPlan(mode="fuzzy")
+
+
+def test_token_counts_of_different_spans_are_computed_concurrently(monkeypatch):
+    """Request threads must not queue on one lock to count unrelated spans (Python 3.11's
+    functools.cached_property holds one lock per attribute across all instances: this test hung there)."""
+    import threading
+
+    import retrieval.stitch as stitch
+    from core.models import Hit
+
+    both_inside = threading.Barrier(2, timeout=5)
+
+    def counting(parts):  # both threads must be inside at once, or the barrier breaks
+        both_inside.wait()
+        return 7
+
+    monkeypatch.setattr(stitch, "count_joined", counting)
+    spans = [
+        stitch.StitchedSpan(doc_id=f"d{i}", score=1.0, rank=i, chunks=(
+            Hit(f"c{i}", 1.0, {P.SPAN_START: 0, P.SPAN_END: 5, P.TEXT: "hello", P.CHUNK_INDEX: 0}),))
+        for i in range(2)
+    ]
+    counts, errors = [], []
+
+    def count(span):
+        try:
+            counts.append(span.tokens)
+        except threading.BrokenBarrierError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=count, args=(span,)) for span in spans]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not errors and counts == [7, 7]
+    assert spans[0].tokens == 7  # cached: the barrier is not entered again
