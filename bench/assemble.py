@@ -5,7 +5,9 @@
 Ingests a manifest (the fixture wiki by default) into a scratch data dir (or reuses ``--data``), then
 calls ``Retriever.context`` ``--requests`` times, cycling the queries and roles of bench/api.py, and
 prints one JSON object: p50/p95 of the total and of each phase the pack reports (``timings_ms``).
-``--profile`` also runs the requests once more under cProfile and reports the calls per request and
+``--beir DIR --data INDEX`` instead times BEIR test queries on an index that ``stitch eval retrieval``
+built (e.g. SciFact, 10,801 chunks: issue 13's "in-process /v1/context p95 ≤ 15 ms"), as its evaluation
+principal sees it. ``--profile`` also runs the requests once more under cProfile and reports the calls per request and
 cumulative ms per request of the assemble stage's known hot spots (token counting, untrusted-text
 flags, BM25 document vectors, near-duplicate checks).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import pstats
 import tempfile
 from pathlib import Path
@@ -33,12 +36,22 @@ HOT_SPOTS = ("count_tokens", "count_joined", "_count_plain", "passage_flags", "s
              "_hit", "replace")
 
 
-def _requests(n: int) -> list[ContextRequest]:
+def _requests(n: int, beir: Path | None = None) -> list[ContextRequest]:
+    if beir is not None:
+        from evaluation.retrieval import _PRINCIPAL, load_beir
+
+        data = load_beir(beir)
+        queries = [data.queries[q] for q in data.qrels["test"] if q in data.queries]
+        return [ContextRequest(queries[i % len(queries)], _PRINCIPAL) for i in range(n)]
     return [ContextRequest(q, Principal(id="", roles=tuple(roles)))
             for q, roles in (QUERIES[i % len(QUERIES)] for i in range(n))]
 
 
-def _retriever(manifest: Path, data: Path) -> Retriever:
+def _retriever(manifest: Path, data: Path, beir: Path | None = None) -> Retriever:
+    if beir is not None:
+        from evaluation.retrieval import eval_settings
+
+        return Services(eval_settings(data)).retriever
     services = Services(Settings(data_dir=data))
     if not any(data.glob("*ledger*")):
         ingest_manifests([load_manifest(manifest)], services.ingest_context())
@@ -49,12 +62,12 @@ def _stats(values: list[float]) -> dict:
     return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2)}
 
 
-def measure(retriever: Retriever, n: int) -> dict:
+def measure(retriever: Retriever, n: int, beir: Path | None = None) -> dict:
     """Phase timings over ``n`` requests (after one warm-up round of every query)."""
-    for request in _requests(len(QUERIES)):
+    for request in _requests(len(QUERIES), beir):
         retriever.context(request)
     phases: dict[str, list[float]] = {}
-    for request in _requests(n):
+    for request in _requests(n, beir):
         for phase, ms in retriever.context(request).timings_ms.items():
             phases.setdefault(phase, []).append(ms)
     return {phase: _stats(values) for phase, values in phases.items()}
@@ -82,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", type=Path, default=ROOT / "fixtures" / "manifests" / "wiki.yaml")
     parser.add_argument("--data", type=Path, help="data dir to reuse (ingested on first use); default: scratch")
     parser.add_argument("--requests", type=int, default=240)
+    parser.add_argument("--beir", type=Path, help="a BEIR set whose test queries to time on --data (an eval index)")
     parser.add_argument("--profile", action="store_true", help="also report cProfile calls of the hot spots")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="stitch-assemble-") as scratch:
-        retriever = _retriever(args.manifest, args.data or Path(scratch))
-        out = {"requests": args.requests, "manifest": str(args.manifest), "phases_ms": measure(retriever, args.requests)}
+        if args.beir and not args.data:
+            parser.error("--beir needs --data: the index `stitch eval retrieval` built for it")
+        retriever = _retriever(args.manifest, args.data or Path(scratch), args.beir)
+        out = {"requests": args.requests, "corpus": str(args.beir or args.manifest),
+               "phases_ms": measure(retriever, args.requests, args.beir), "load_avg_1m": round(os.getloadavg()[0], 2)}
         if args.profile:
             out["profile"] = profile(retriever, min(args.requests, 80))
         retriever.store.close()

@@ -109,6 +109,8 @@ SKIPPED = {
     ".venv/bin/python bench/registry.py --docs 5000": "benchmark (minutes)",
     ".venv/bin/python bench/api.py --clients 1 8 50 --seconds 20": "load benchmark (minutes)",
     ".venv/bin/python bench/api.py --clients 50 --seconds 20": "load benchmark (minutes)",
+    ".venv/bin/python bench/store_gil.py --points 20000": "engine GIL benchmark (seconds; prints JSON)",
+    ".venv/bin/python -m bench.assemble --beir ../shared/benchmarks/retrieval/scifact --data /tmp/stitch-eval/scifact": "benchmark on an index `stitch eval retrieval` built (minutes)",
     ".venv/bin/python -m bench.query --with-encoder": "benchmark: builds a 100k-chunk store (minutes)",
     ".venv/bin/python -m bench.query --chunks 100000 --settings engine plan": "benchmark: builds a 100k-chunk store",
     "nice -n 10 .venv/bin/python -m bench.query --chunks 1000000 --settings engine plan": "benchmark: 1M-chunk store",
