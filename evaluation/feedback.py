@@ -80,7 +80,7 @@ def _priors(train: list[LabelledRequest], retriever: Retriever) -> dict[str, flo
 
 def _candidates(base: SearchPlan, priors: dict[str, float]):  # noqa: ANN202 - iterator of (plan, priors)
     for fusion, depth, entity_weight, use_priors in itertools.product(
-        ("dbsf", "rrf"), (50, 100, 200), (0.5, 1.0, 2.0), (False, True)
+        ("dbsf", "rrf"), (100, 200, 500), (0.5, 1.0, 2.0), (False, True)
     ):
         if use_priors and not priors:
             continue

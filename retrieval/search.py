@@ -28,7 +28,7 @@ class SearchPlan:
     """How to search: which prefetches, how deep, how fused, whether to rerank."""
 
     mode: str = "hybrid"  # hybrid | dense | sparse
-    prefetch_limit: int = 100
+    prefetch_limit: int = 500  # = Settings.prefetch_limit; why 500: README "Retrieval quality" → Results
     fusion: FusionKind = "dbsf"  # SciFact train nDCG@10: DBSF 0.740, best RRF (k=2, weights 1:1.5) 0.730
     rrf_k: int = 2
     weights: tuple[float, float] | None = None  # (dense, sparse) RRF weights; None = equal
