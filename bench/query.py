@@ -38,14 +38,17 @@ from retrieval.search import SearchPlan
 DIM, TOPICS, VOCAB = 384, 2000, 30_000
 SELECTIVITY = {"public": 1.0, "sel:50": 0.5, "sel:10": 0.1, "sel:1": 0.01, "sel:0.1": 0.001}
 PLAN = SearchPlan()  # what a user gets: the default plan's filtered-search parameters
-SETTINGS = {  # name: (hnsw_ef, acorn, acorn_max_selectivity)
-    "engine": (None, False, None),  # no search params: the engine's defaults (ef = ef_construct = 100)
-    "plan": (PLAN.hnsw_ef, PLAN.acorn, PLAN.acorn_max_selectivity),
-    "ef256": (256, False, None),
-    "ef512": (512, False, None),
-    "ef1024": (1024, False, None),
-    "acorn+ef384": (384, True, None),  # ACORN below the engine's default 40 % selectivity
-    "acorn-all+ef64": (64, True, 1.0),  # ACORN at every selectivity
+SETTINGS = {  # name: (hnsw_ef, acorn, acorn_max_selectivity, exact_max_visible)
+    "engine": (None, False, None, None),  # no search params: the engine's defaults (ef = ef_construct = 100)
+    "plan": (PLAN.hnsw_ef, PLAN.acorn, PLAN.acorn_max_selectivity, PLAN.exact_max_visible),
+    "plan-hnsw": (PLAN.hnsw_ef, PLAN.acorn, PLAN.acorn_max_selectivity, None),  # the plan before exact-below-N
+    "ef256": (256, False, None, None),
+    "ef512": (512, False, None, None),
+    "ef1024": (1024, False, None, None),
+    "ef1536": (1536, True, PLAN.acorn_max_selectivity, None),  # wider beams, ACORN as the plan has it
+    "ef2048": (2048, True, PLAN.acorn_max_selectivity, None),
+    "acorn+ef384": (384, True, None, None),  # ACORN below the engine's default 40 % selectivity
+    "acorn-all+ef64": (64, True, 1.0, None),  # ACORN at every selectivity
 }
 TARGET_RECALL, TARGET_P95_MS = 0.99, 20.0
 BATCH, SEED = 2000, 7
@@ -109,14 +112,14 @@ def _footprint(path: Path, chunks: int, baseline_rss: int) -> dict:
             "store_rss_bytes_per_chunk": round(store_rss / per)}
 
 
-def _query(dense, sparse, *, hybrid: bool, exact: bool = False, setting: tuple = (None, False, None),
+def _query(dense, sparse, *, hybrid: bool, exact: bool = False, setting: tuple = (None, False, None, None),
            depth: int = PLAN.prefetch_limit) -> HybridQuery:
     specs = [PrefetchSpec(P.DENSE, dense, depth if hybrid else 10)]
     if hybrid:
         specs.append(PrefetchSpec(P.SPARSE, sparse, depth))
-    ef, acorn, max_selectivity = setting
+    ef, acorn, max_selectivity, exact_max_visible = setting
     return HybridQuery(tuple(specs), limit=10, fusion="dbsf", exact=exact, hnsw_ef=ef, acorn=acorn,
-                       acorn_max_selectivity=max_selectivity)
+                       acorn_max_selectivity=max_selectivity, exact_max_visible=exact_max_visible)
 
 
 def _timed(store: EdgeStore, query: HybridQuery, tokens: tuple[str, ...]) -> tuple[set[str], float, float]:
@@ -153,7 +156,8 @@ def plan_summary(by_filter: dict) -> dict:
     """The default plan per selectivity, against the issue's targets (recall >= 0.99, hybrid p95 <= 20 ms)."""
     rows = {token: {"recall@10": f["plan"]["recall@10"], "hybrid_p95_ms": f["plan"]["hybrid_ms"]["p95"]}
             for token, f in by_filter.items() if "plan" in f}
-    return {"search_params": dict(zip(("hnsw_ef", "acorn", "acorn_max_selectivity"), SETTINGS["plan"])),
+    return {"search_params": dict(zip(("hnsw_ef", "acorn", "acorn_max_selectivity", "exact_max_visible"),
+                                      SETTINGS["plan"])),
             "by_filter": rows,
             "recall_target_met": all(r["recall@10"] >= TARGET_RECALL for r in rows.values()),
             "p95_target_met": all(r["hybrid_p95_ms"] <= TARGET_P95_MS for r in rows.values())}

@@ -34,7 +34,8 @@ def entity_coverage(
         specs.append(PrefetchSpec(P.SPARSE, vectors.sparse, depth, entity_ids=entity_ids))
     # the entity filter is selective: the plan's filtered-HNSW settings (beam width, ACORN) matter most here
     query = HybridQuery(tuple(specs), limit=depth, fusion=plan.fusion, rrf_k=plan.rrf_k, exact=plan.exact,
-                        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity)
+                        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity,
+                        exact_max_visible=plan.exact_max_visible)
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 
 

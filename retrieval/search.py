@@ -21,6 +21,10 @@ from retrieval.prf import DenseFeedback, Feedback, expand_query, rocchio
 
 FILTERED_HNSW_EF = 768
 ACORN_MAX_SELECTIVITY = 0.05
+# Dense prefetches whose ACL/filters leave at most this many points are scored exactly: at 1M chunks exact
+# scoring costs ~7 ms at 10k visible and ~25 ms at 100k, while ACORN at 10k visible cost 230 ms and
+# filtered HNSW 25 ms at 100k (docs/serving.md §5, `python -m bench.query --chunks 1000000`).
+EXACT_MAX_VISIBLE = 30_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class SearchPlan:
     hnsw_ef: int | None = FILTERED_HNSW_EF
     acorn: bool = True
     acorn_max_selectivity: float | None = ACORN_MAX_SELECTIVITY
+    exact_max_visible: int | None = EXACT_MAX_VISIBLE  # exact scoring when a filter leaves this few points
     feedback: Feedback | None = None  # RM3 on the BM25 side (retrieval/prf.py): one more store query
     # Rocchio on the query vector (one more query). Off by default: SciFact test +0.0003 nDCG@10 (noise),
     # held-out enterprise seed 8 cross-system R@10 1.000 -> 0.982 (seed 9 equal), and twice the store time.
@@ -149,6 +154,7 @@ def _fused_query(
         tuple(specs), limit=limit, fusion=plan.fusion, rrf_k=plan.rrf_k,
         weights=None if uniform else tuple(weights), exact=plan.exact,
         hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity,
+        exact_max_visible=plan.exact_max_visible,
     )
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 

@@ -39,6 +39,7 @@ def test_default_plan_asks_for_the_measured_filtered_search_params():
         assert (query.hnsw_ef, query.acorn, query.acorn_max_selectivity) == (
             plan.hnsw_ef, plan.acorn, plan.acorn_max_selectivity)
         assert query.hnsw_ef is not None and query.hnsw_ef >= 128 and query.acorn  # not the engine's defaults
+        assert query.exact_max_visible == plan.exact_max_visible and plan.exact_max_visible >= 10_000
         assert not query.exact
 
 
@@ -96,8 +97,9 @@ def _edge_calls(monkeypatch, tmp_path, name: str) -> list[dict]:  # noqa: ANN001
 
 
 def test_edge_store_sends_the_same_params(monkeypatch, tmp_path):
-    (kwargs,) = _edge_calls(monkeypatch, tmp_path, "SearchParams")
-    assert kwargs["hnsw_ef"] == 300 and kwargs["acorn"].enable and kwargs["acorn"].max_selectivity == 0.25
+    built = _edge_calls(monkeypatch, tmp_path, "SearchParams")
+    assert len(built) == 2  # one per prefetch
+    assert all(k["hnsw_ef"] == 300 and k["acorn"].enable and k["acorn"].max_selectivity == 0.25 for k in built)
 
 
 def test_hybrid_acl_filter_is_in_every_prefetch_and_not_again_at_the_top(monkeypatch, tmp_path):
@@ -115,3 +117,60 @@ def test_hybrid_acl_filter_is_in_every_prefetch_and_not_again_at_the_top(monkeyp
     monkeypatch.setattr(server._client, "query_points", lambda *a, **kw: seen.update(kw) or real_query(*a, **kw))
     server.search(_query(), acl_tokens=["role:sales"])
     assert seen.get("query_filter") is None and all(p.filter is not None for p in seen["prefetch"])
+
+
+def _role_chunks(n: int, rare: int) -> list:
+    """``n`` chunks visible to role:big, the first ``rare`` of them also to role:rare."""
+    from core.models import StoredChunk
+
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(n):
+        dense = rng.normal(size=8)
+        acl = ["role:big", "role:rare"] if i < rare else ["role:big"]
+        payload = {P.DOC_ID: f"d:{i}", P.CHUNK_INDEX: 0, P.SOURCE: "t", P.ACL: acl, P.TEXT: ""}
+        out.append(StoredChunk(P.chunk_point_id(f"d:{i}", 0, ""), tuple(dense / np.linalg.norm(dense)),
+                               SparseVector((1,), (1.0,)), payload))
+    return out
+
+
+def _small_set_query() -> HybridQuery:
+    q = _query()
+    return HybridQuery(q.prefetches, limit=5, fusion="dbsf", hnsw_ef=300, exact_max_visible=10)
+
+
+def test_edge_store_scores_a_small_visible_set_exactly(monkeypatch, tmp_path):
+    """A role that sees 10k of 1M chunks cost 230 ms by ACORN and ~7 ms exactly (docs/serving.md §5):
+    a dense prefetch whose filter leaves <= exact_max_visible points is asked with exact=True."""
+    import core.store.edge as edge
+
+    built = []
+    real = edge.qe.SearchParams
+    monkeypatch.setattr(edge.qe, "SearchParams", lambda **kw: built.append(kw) or real(**kw))
+    store = edge.EdgeStore(tmp_path / "edge")
+    try:
+        store.ensure_collection(8)
+        store.upsert(_role_chunks(40, rare=4))
+        rare = store.search(_small_set_query(), acl_tokens=["role:rare"])
+        assert [k["exact"] for k in built] == [True, False]  # dense exact, sparse unchanged
+        built.clear()
+        store.search(_small_set_query(), acl_tokens=["role:big"])  # 40 visible > 10: HNSW as before
+        assert [k["exact"] for k in built] == [False, False]
+    finally:
+        store.close()
+    assert rare and all("role:rare" in h.payload[P.ACL] for h in rare)
+
+
+def test_server_store_scores_a_small_visible_set_exactly(monkeypatch):
+    from core.store.server import ServerStore
+
+    store = ServerStore(QdrantClient(":memory:"), "chunks")
+    store.ensure_collection(8)
+    store.upsert(_role_chunks(40, rare=4))
+    seen = {}
+    real = store._client.query_points
+    monkeypatch.setattr(store._client, "query_points", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
+    for tokens, dense_exact in ((["role:rare"], True), (["role:big"], False)):
+        hits = store.search(_small_set_query(), acl_tokens=tokens)
+        assert [p.params.exact for p in seen["prefetch"]] == [dense_exact, False]
+        assert hits and all(tokens[0] in h.payload[P.ACL] for h in hits)

@@ -38,6 +38,9 @@ class HybridQuery:
     hnsw_ef: int | None = None  # HNSW beam width (None: the index's ef_construct)
     acorn: bool = False  # ACORN filtered search: explore 2-hop neighbours when the filter is selective
     acorn_max_selectivity: float | None = None  # ACORN engages below this visible share (None: engine's 0.4)
+    # A dense prefetch whose filter leaves at most this many points (the engine's cardinality estimate)
+    # is scored exactly instead of by filtered HNSW/ACORN (None: never; docs/serving.md §5).
+    exact_max_visible: int | None = None
     with_payload: bool = True  # False: ids and scores only (``Hit.payload`` is {}), no payload decoded
 
 

@@ -117,32 +117,30 @@ class ServerStore:
         if not self._exists():
             return []
         base = access_filter(acl_tokens, filters)
-        params = models.SearchParams(
-            exact=query.exact, hnsw_ef=query.hnsw_ef,
-            acorn=models.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity)
-            if query.acorn else None,
-        )
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
+            flt = _client_filter(narrow_to_entities(base, spec.entity_ids))
             response = self._client.query_points(
                 self._collection,
                 query=_vector(spec),
                 using=spec.using,
-                query_filter=_client_filter(narrow_to_entities(base, spec.entity_ids)),
+                query_filter=flt,
                 limit=query.limit,
                 with_payload=query.with_payload,
-                search_params=params,
+                search_params=self._params(query, spec, flt),
             )
         else:
+            filters_by_spec = [(spec, _client_filter(narrow_to_entities(base, spec.entity_ids)))
+                               for spec in query.prefetches]
             prefetch = [
                 models.Prefetch(
                     query=_vector(spec),
                     using=spec.using,
                     limit=spec.limit,
-                    filter=_client_filter(narrow_to_entities(base, spec.entity_ids)),
-                    params=params,
+                    filter=flt,
+                    params=self._params(query, spec, flt),
                 )
-                for spec in query.prefetches
+                for spec, flt in filters_by_spec
             ]
             fusion = (
                 models.FusionQuery(fusion=models.Fusion.DBSF)
@@ -160,6 +158,17 @@ class ServerStore:
             )
         return [_hit(p) for p in response.points]
 
+    def _params(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> models.SearchParams:
+        acorn = models.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
+        return models.SearchParams(exact=self._exact(query, spec, flt), hnsw_ef=query.hnsw_ef, acorn=acorn)
+
+    def _exact(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> bool:
+        """As ``EdgeStore._exact``: a dense prefetch over few visible points is scored exactly (the
+        estimate is the server's payload-index cardinality, one cheap round trip)."""
+        if query.exact or query.exact_max_visible is None or isinstance(spec.vector, SparseVector):
+            return query.exact
+        estimate = self._client.count(self._collection, count_filter=flt, exact=False).count
+        return estimate <= query.exact_max_visible
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
