@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
 from entity_resolution.normalize import STOPWORDS, acronym
+from entity_resolution.parallel import map_slices
 from entity_resolution.records import Node
 
 
@@ -69,18 +70,14 @@ def candidate_pair_arrays(
 
     Blocks of one size are expanded together as a (blocks × size) member matrix, so the Python loop runs
     over block sizes (≤ ``max_block_size``), not over blocks; duplicates are dropped by one sort."""
-    names = tuple(names)
+    keys_per_node = node_block_keys(nodes, names)
     block_ids: dict[str, int] = {}
-    member_block: list[int] = []
-    member_node: list[int] = []
-    for index, node in enumerate(nodes):
-        for block in block_keys(node.type, node.key, names):
-            member_block.append(block_ids.setdefault(block, len(block_ids)))
-            member_node.append(index)
+    member_block = [block_ids.setdefault(block, len(block_ids)) for keys in keys_per_node for block in keys]
+    member_node = np.repeat(np.arange(len(nodes), dtype=np.int64), [len(keys) for keys in keys_per_node])
     n = len(nodes)
     blocks = np.asarray(member_block, dtype=np.int64)
     order = np.argsort(blocks, kind="stable")
-    members = np.asarray(member_node, dtype=np.int64)[order]  # grouped by block, ascending node index inside
+    members = member_node[order]  # grouped by block, ascending node index inside
     sizes = np.bincount(blocks, minlength=len(block_ids))
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) if len(sizes) else sizes
     chunks = []
@@ -91,6 +88,15 @@ def candidate_pair_arrays(
     codes = _distinct(np.concatenate(chunks)) if chunks else np.zeros(0, dtype=np.int64)
     report = BlockingReport(n, len(block_ids), int(np.sum(sizes > max_block_size)), len(codes), n * (n - 1) // 2)
     return codes // max(n, 1), codes % max(n, 1), report
+
+
+def node_block_keys(nodes: list[Node], names: Iterable[str]) -> list[tuple[str, ...]]:
+    """Every node's blocking keys (on every core for a big batch: it is Python per name)."""
+    return map_slices(partial(_block_keys_of, names=tuple(names)), [(node.type, node.key) for node in nodes])
+
+
+def _block_keys_of(items: Sequence[tuple[str, str]], names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    return [tuple(block_keys(node_type, key, names)) for node_type, key in items]
 
 
 @lru_cache(maxsize=512)

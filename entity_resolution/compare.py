@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from entity_resolution.normalize import LEGAL_SUFFIXES, acronym
@@ -79,7 +79,7 @@ def legal_tail(a: str, b: str) -> bool:
     tail = flat_long[len(flat_short):]
     if len(tail) <= 3:
         return tail in LEGAL_SUFFIXES and not long.startswith(short + " ")
-    return any(OSA.distance(tail, form, score_cutoff=1) <= 1 for form in _LONG_FORMS)
+    return process.extractOne(tail, _LONG_FORMS, scorer=OSA.distance, score_cutoff=1) is not None
 
 
 @dataclass(frozen=True)

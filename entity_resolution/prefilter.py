@@ -10,6 +10,7 @@ result is the same as scoring every pair. Settings whose levels link below ``ONE
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +19,16 @@ from rapidfuzz.distance import OSA, Prefix
 
 from entity_resolution.compare import ONE_EDIT_FLOOR
 from entity_resolution.normalize import acronym
+from entity_resolution.parallel import map_slices
 from entity_resolution.people import key_parts, surname
 from entity_resolution.records import Node
 from entity_resolution.settings import ResolutionSettings
 
 FIRST_NAME_RATIO = 85  # people.person_similarity: "phillip" / "philip"
 ALIGNED_RATIO = 0.7  # sorted-token ratio below which a same-head, same-length name is not tried as aligned
+LEGAL_TAIL_MIN = 4  # compare.legal_tail: the shorter flat key has at least this many characters
+CHARACTER_CLASSES = 32  # a–z, space, digits, and everything else in four buckets by code point
+_PAIRS_PER_SLICE = 1 << 21  # pairs whose count rows are compared at once (2 × 64 MB of rows)
 
 
 def link_floor(settings: ResolutionSettings) -> float:
@@ -54,6 +59,8 @@ class _Columns:
     first_id: np.ndarray
     surname_id: np.ndarray
     attributed: np.ndarray
+    counts: np.ndarray  # (nodes × CHARACTER_CLASSES) uint8: ``character_counts`` of the key
+    flat_head_id: np.ndarray  # the flat key's first LEGAL_TAIL_MIN characters
 
 
 def _columns(nodes: list[Node]) -> _Columns:
@@ -63,9 +70,10 @@ def _columns(nodes: list[Node]) -> _Columns:
         return ids.setdefault(text, len(ids))
 
     keys = [n.key for n in nodes]
-    parts = [key_parts(n.key) if n.type == "person" and "@" not in n.key else None for n in nodes]
-    surnames = [surname(p[2]) if p else "" for p in parts]
-    initials = [acronym(k) for k in keys]
+    named = map_slices(_name_parts, [(n.type, n.key) for n in nodes])
+    parts = [p for _, p, _ in named]
+    surnames = [s for _, _, s in named]
+    initials = [a for a, _, _ in named]
     return _Columns(
         keys=np.asarray(keys, dtype=object),
         sorted_keys=np.asarray([" ".join(sorted(k.split())) for k in keys], dtype=object),
@@ -82,7 +90,18 @@ def _columns(nodes: list[Node]) -> _Columns:
         first_id=np.asarray([intern(p[0]) if p else -2 for p in parts]),
         surname_id=np.asarray([intern(s) if s else -3 for s in surnames]),
         attributed=np.asarray([bool(n.attributes) for n in nodes]),
+        counts=character_counts(keys),
+        flat_head_id=np.asarray([intern(k.replace(" ", "")[:LEGAL_TAIL_MIN]) for k in keys]),
     )
+
+
+def _name_parts(items: Sequence[tuple[str, str]]) -> list[tuple[str, tuple[str, str, str] | None, str]]:
+    """(acronym, person parts, surname) of each (type, key): the per-name Python of ``_columns``."""
+    out = []
+    for node_type, key in items:
+        parts = key_parts(key) if node_type == "person" and "@" not in key else None
+        out.append((acronym(key), parts, surname(parts[2]) if parts else ""))
+    return out
 
 
 def worth_scoring(
@@ -107,10 +126,38 @@ def _acronym(c: _Columns, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return one | ((c.words[right] == 1) & (c.words[left] > 1) & (c.key_id[right] == c.acronym_id[left]))
 
 
+def character_counts(keys: list[str]) -> np.ndarray:
+    """How often each character class occurs in each key (capped at 255). One OSA edit changes at most two
+    counts by one each, and merging characters into classes or capping can only shrink a difference, so two
+    keys whose counts differ by more than 2 in total are at least two edits apart."""
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    codes = np.frombuffer("".join(keys).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    classes = 28 + codes % 4
+    letter = (codes >= 97) & (codes <= 122)
+    classes[letter] = codes[letter] - 97
+    classes[codes == 32] = 26
+    classes[(codes >= 48) & (codes <= 57)] = 27
+    cells = np.repeat(np.arange(len(keys), dtype=np.int64), lengths) * CHARACTER_CLASSES + classes
+    counts = np.bincount(cells, minlength=len(keys) * CHARACTER_CLASSES)
+    return np.minimum(counts, 255).astype(np.uint8).reshape(len(keys), CHARACTER_CLASSES)
+
+
+def _counts_within_one_edit(c: _Columns, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The necessary condition of ``character_counts`` for each pair, a slice of pairs at a time."""
+    out = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(a), _PAIRS_PER_SLICE):
+        stop = start + _PAIRS_PER_SLICE
+        difference = c.counts[a[start:stop]].astype(np.int16) - c.counts[b[start:stop]]
+        out[start:stop] = np.abs(difference).sum(axis=1) <= 2
+    return out
+
+
 def _one_edit(c: _Columns, left: np.ndarray, right: np.ndarray, open_: np.ndarray) -> np.ndarray:
-    """At most one OSA edit apart, in sorted-token or in written order (a moved space)."""
+    """At most one OSA edit apart, in sorted-token or in written order (a moved space); both orders have the
+    same characters, so pairs whose character counts already differ too much are not compared at all."""
     out = np.zeros(len(left), dtype=bool)
     todo = np.flatnonzero(open_ & (np.abs(c.length[left] - c.length[right]) <= 1))
+    todo = todo[_counts_within_one_edit(c, left[todo], right[todo])]
     a, b = left[todo], right[todo]
     out[todo] = process.cpdist(c.sorted_keys[a].tolist(), c.sorted_keys[b].tolist(), scorer=OSA.distance,
                                score_cutoff=1, workers=-1) <= 1
@@ -132,10 +179,12 @@ def _aligned(c: _Columns, left: np.ndarray, right: np.ndarray, open_: np.ndarray
 
 
 def _legal_tail(c: _Columns, left: np.ndarray, right: np.ndarray, open_: np.ndarray) -> np.ndarray:
-    """The shorter flat key (≥ 4 chars) starts the longer one, which is ≥ 2 chars longer (``compare.legal_tail``)."""
+    """The shorter flat key (≥ 4 chars) starts the longer one, which is ≥ 2 chars longer (``compare.legal_tail``):
+    so their first four flat characters are equal, an integer test before any string is compared."""
     out = np.zeros(len(left), dtype=bool)
     short = np.minimum(c.flat_length[left], c.flat_length[right])
-    todo = np.flatnonzero(open_ & (short >= 4) & (np.abs(c.flat_length[left] - c.flat_length[right]) >= 2))
+    todo = np.flatnonzero(open_ & (short >= LEGAL_TAIL_MIN) & (np.abs(c.flat_length[left] - c.flat_length[right]) >= 2)
+                          & (c.flat_head_id[left] == c.flat_head_id[right]))
     a, b = left[todo], right[todo]
     shared = process.cpdist(c.flat[a].tolist(), c.flat[b].tolist(), scorer=Prefix.similarity, workers=-1)
     out[todo] = shared == short[todo]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from entity_resolution.normalize import normalize_name
+from entity_resolution.parallel import map_slices
 from entity_resolution.people import person_key
 
 
@@ -58,13 +60,11 @@ RECORD_WEIGHT = 1000
 
 def nodes_from_mentions(mentions: list[Mention]) -> list[Node]:
     """Collapse mentions to nodes by (type, key), in first-seen order; empty keys are dropped."""
+    written = list(dict.fromkeys((m.type, m.surface) for m in mentions))  # a surface recurs: normalise it once
+    keys = dict(zip(written, map_slices(written_keys, written)))
     nodes: dict[tuple[str, str], Node] = {}
-    keys: dict[tuple[str, str], str] = {}  # a surface recurs across records: normalise it once
     for mention in mentions:
-        written = (mention.type, mention.surface)
-        key = keys.get(written)
-        if key is None:
-            key = keys[written] = mention.key
+        key = keys[(mention.type, mention.surface)]
         if not key:
             continue
         node = nodes.get((mention.type, key))
@@ -72,3 +72,8 @@ def nodes_from_mentions(mentions: list[Mention]) -> list[Node]:
             node = nodes[(mention.type, key)] = Node(mention.type, key, len(nodes))
         node.add(mention)
     return list(nodes.values())
+
+
+def written_keys(written: Sequence[tuple[str, str]]) -> list[str]:
+    """The key of each (type, surface); module-level so that worker processes can run it."""
+    return [mention_key(entity_type, surface) for entity_type, surface in written]

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
 
 from entity_resolution.blocking import BlockingReport, candidate_pair_arrays
 from entity_resolution.cluster import Constraints, cluster_nodes
 from entity_resolution.compare import PairScore, cluster_weight, score_nodes
 from entity_resolution.normalize import LEGAL_SUFFIXES, name_tokens, normalize_name
+from entity_resolution.parallel import map_slices
 from entity_resolution.people import display_name
 from entity_resolution.prefilter import worth_scoring
 from entity_resolution.records import Mention, Node, nodes_from_mentions
@@ -43,12 +48,16 @@ def entity_id_for(entity_type: str, canonical_key: str) -> str:
     return f"ent_{digest}"
 
 
-def canonical_name(surfaces: dict[str, int], entity_type: str = "organization", keys: dict[str, str] | None = None) -> str:
+def canonical_name(
+    surfaces: dict[str, int], entity_type: str = "organization", keys: dict[str, str] | None = None,
+    legal: Mapping[str, bool] | None = None,
+) -> str:
     """The authoritative surface: from the spelling most surfaces agree on (a typo has its own key and little
     support), preferring a legal name ("Umbrella Logistics GmbH") in mixed case, then the most frequent;
     ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text).
     A person is shown by a display name, never an address or a Notes name (``people.display_name``).
-    ``keys`` (surface → normalised key) saves re-normalising surfaces whose node the caller knows."""
+    ``keys`` (surface → normalised key) and ``legal`` (surface → ``has_legal_form``) save work the caller
+    has already done."""
     if entity_type == "person":
         return display_name(surfaces)
     keys = keys if keys is not None else {surface: normalize_name(surface) for surface in surfaces}
@@ -56,15 +65,27 @@ def canonical_name(surfaces: dict[str, int], entity_type: str = "organization", 
     for surface, count in surfaces.items():
         support[keys[surface]] = support.get(keys[surface], 0) + count
     best = max(support.values())
+    candidates = [(i, item) for i, item in enumerate(surfaces.items()) if support[keys[item[0]]] == best]
+    if len(candidates) == 1:
+        return candidates[0][1][0]
 
     def rank(item: tuple[int, tuple[str, int]]) -> tuple:
         index, (surface, count) = item
-        legal = any(t in LEGAL_SUFFIXES for t in name_tokens(surface, drop_legal=False))
+        written_legal = legal[surface] if legal is not None else has_legal_form(surface)
         mixed = surface != surface.upper() and surface != surface.lower()
-        return (-legal, -mixed, -count, index)
+        return (-written_legal, -mixed, -count, index)
 
-    candidates = [(i, item) for i, item in enumerate(surfaces.items()) if support[keys[item[0]]] == best]
     return min(candidates, key=rank)[1][0]
+
+
+def has_legal_form(surface: str) -> bool:
+    """The surface writes a legal form ("GmbH", "Inc.", "S.A.")."""
+    return any(t in LEGAL_SUFFIXES for t in name_tokens(surface, drop_legal=False))
+
+
+def legal_forms(surfaces: Sequence[str]) -> list[bool]:
+    """``has_legal_form`` of each surface; module-level so that worker processes can run it."""
+    return [has_legal_form(surface) for surface in surfaces]
 
 
 def resolve_nodes(
@@ -72,14 +93,8 @@ def resolve_nodes(
 ) -> Resolution:
     """Cluster nodes; types never mix because every blocking key is prefixed by the type."""
     left, right, report = candidate_pair_arrays(nodes, settings.blocking_keys, max_block_size=settings.max_block_size)
-    scores: dict[tuple[int, int], PairScore] = {}
-    edges = []
-    left, right = worth_scoring(nodes, left, right, settings)
-    for a, b in zip(left.tolist(), right.tolist()):
-        score = score_nodes(nodes[a], nodes[b], settings)
-        if score.weight >= settings.match_weight:
-            scores[(a, b)] = score
-            edges.append((a, b, score.weight))
+    scores = _linking_pairs(nodes, *worth_scoring(nodes, left, right, settings), settings)
+    edges = [(a, b, score.weight) for (a, b), score in scores.items()]
 
     def on_demand(a: int, b: int) -> float:
         return cluster_weight(nodes[a], nodes[b], settings)
@@ -93,12 +108,34 @@ def resolve_nodes(
     for (a, b), score in scores.items():
         if cluster_of[a] == cluster_of[b]:
             evidence.setdefault(cluster_of[a], []).append((nodes[a].key, nodes[b].key, score))
-    entities = tuple(_entity(nodes, group, tuple(evidence.get(c, ()))) for c, group in enumerate(groups))
+    written = [surface for node in nodes if node.type != "person" for surface in node.surfaces]
+    legal = dict(zip(written, map_slices(legal_forms, written)))
+    entities = tuple(_entity(nodes, group, tuple(evidence.get(c, ())), legal) for c, group in enumerate(groups))
     mapping = {(nodes[i].type, nodes[i].key): e.entity_id for e, g in zip(entities, groups) for i in g}
     return Resolution(entities, mapping, report, report.comparisons)
 
 
-def _entity(nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str, PairScore], ...]) -> ResolvedEntity:
+def _linking_pairs(
+    nodes: list[Node], left: np.ndarray, right: np.ndarray, settings: ResolutionSettings
+) -> dict[tuple[int, int], PairScore]:
+    """The candidate pairs that link, with their scores (on every core for a big batch)."""
+    pairs = list(zip(left.tolist(), right.tolist()))
+    scored = map_slices(partial(linking_scores, settings=settings), [(nodes[a], nodes[b]) for a, b in pairs])
+    return {pair: score for pair, score in zip(pairs, scored) if score is not None}
+
+
+def linking_scores(pairs: Sequence[tuple[Node, Node]], settings: ResolutionSettings) -> list[PairScore | None]:
+    """Each pair's score when it reaches ``settings.match_weight``, else None; module-level for the workers."""
+    out: list[PairScore | None] = []
+    for left, right in pairs:
+        score = score_nodes(left, right, settings)
+        out.append(score if score.weight >= settings.match_weight else None)
+    return out
+
+
+def _entity(
+    nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str, PairScore], ...], legal: Mapping[str, bool]
+) -> ResolvedEntity:
     first = min(group, key=lambda i: nodes[i].order)
     surfaces: dict[str, int] = {}
     keys: dict[str, str] = {}
@@ -108,7 +145,7 @@ def _entity(nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str,
             keys[surface] = nodes[i].key  # an organisation node's key is normalize_name of each of its surfaces
     node = nodes[first]
     return ResolvedEntity(
-        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type, keys), node.key,
+        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type, keys, legal), node.key,
         tuple(sorted(nodes[i].key for i in group)), evidence,
     )
 
