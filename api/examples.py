@@ -21,7 +21,7 @@ CONTEXT_OUT = {
         "citation": 1, "doc_id": "wiki:sales/enterprise-refund-policy.md", "chunk_ids": ["4c1d..."],
         "text": "Enterprise customers may request a refund within 30 days ...", "score": 0.83, "source": "wiki",
         "title": "Enterprise Refund Policy", "uri": "https://wiki.northwind.example/sales/enterprise-refund-policy.md",
-        "span": _SPAN, "pages": [], "updated_at": None, "entity_ids": [],
+        "span": _SPAN, "pages": [], "updated_at": None, "updated_source": None, "entity_ids": [],
         "content_hashes": ["9a0b..."], "visible_via": ["role:sales"],
     }],
     "citations": [{
@@ -48,7 +48,7 @@ SEARCH_OUT = {
 }
 DOCUMENT_OUT = {
     "doc_id": "wiki:company-handbook.md", "title": "Company Handbook", "source": "wiki",
-    "uri": "https://wiki.northwind.example/company-handbook.md", "updated_at": None,
+    "uri": "https://wiki.northwind.example/company-handbook.md", "updated_at": None, "updated_source": None,
     "text": "Welcome to Northwind ...", "chunks": 3,
 }
 ERROR_OUT = {"error": {"code": "forbidden", "message": "this API key lacks the 'ingest' scope", "request_id": REQUEST_ID}}

@@ -17,7 +17,7 @@ def context_pack_json(pack: ContextPack) -> dict:
                 "citation": p.citation, "doc_id": p.doc_id, "chunk_ids": list(p.chunk_ids), "text": p.text,
                 "score": p.score, "source": p.source, "title": p.title, "uri": p.uri,
                 "span": {"start": p.start, "end": p.end}, "pages": list(p.pages),
-                "updated_at": p.updated_at, "entity_ids": list(p.entity_ids), "relevance": p.relevance,
+                "updated_at": p.updated_at, "updated_source": p.updated_source, "entity_ids": list(p.entity_ids), "relevance": p.relevance,
                 "content_hashes": list(p.content_hashes), "visible_via": list(p.visible_via),
                 "redactions": p.redactions, "acl_origin": p.acl_origin,
                 "flags": list(p.flags),

@@ -62,6 +62,7 @@ class PassageOut(BaseModel):
     span: Span
     pages: list[int]
     updated_at: str | None
+    updated_source: str | None = Field(None, description="which date updated_at is: email_header, pdf_metadata, office_metadata, record_field or mtime (the file's, when the document carries none)")
     entity_ids: list[str]
     content_hashes: list[str] = Field(default_factory=list, description="one per chunk id (replay compares them)")
     visible_via: list[str] = Field(default_factory=list, description="the principal's tokens that matched the ACL")
@@ -165,6 +166,7 @@ class DocumentOut(BaseModel):
     source: str
     uri: str | None
     updated_at: str | None
+    updated_source: str | None = Field(None, description="which date updated_at is: email_header, pdf_metadata, office_metadata, record_field or mtime (the file's, when the document carries none)")
     text: str
     chunks: int
 

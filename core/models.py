@@ -131,6 +131,7 @@ class Passage:
     end: int
     pages: tuple[int, ...] = ()
     updated_at: str | None = None
+    updated_source: str | None = None  # which date updated_at is (core.payload.UPDATED_SOURCE)
     entity_ids: tuple[str, ...] = ()
     content_hashes: tuple[str, ...] = ()  # one per chunk id: lets a replay tell whether the text changed
     visible_via: tuple[str, ...] = ()  # the principal's tokens that matched this document's ACL

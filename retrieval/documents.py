@@ -24,6 +24,7 @@ class DocumentView:
     updated_at: str | None
     text: str
     chunks: int
+    updated_source: str | None = None  # which date updated_at is (core.payload.UPDATED_SOURCE)
 
 
 def read_document(store: VectorStore, doc_id: str, *, acl_tokens: Collection[str]) -> DocumentView:
@@ -35,4 +36,5 @@ def read_document(store: VectorStore, doc_id: str, *, acl_tokens: Collection[str
     text = StitchedSpan(doc_id, 0.0, 0, tuple(chunks)).text
     rules = rules_of(first.get(P.REDACT))
     text, title = redact(text, rules, acl_tokens).text, redact(first[P.TITLE], rules, acl_tokens).text
-    return DocumentView(doc_id, title, first[P.SOURCE], first.get(P.URI), first.get(P.UPDATED_AT), text, len(chunks))
+    return DocumentView(doc_id, title, first[P.SOURCE], first.get(P.URI), first.get(P.UPDATED_AT), text, len(chunks),
+                        first.get(P.UPDATED_SOURCE) if first.get(P.UPDATED_AT) else None)

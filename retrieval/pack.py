@@ -184,12 +184,13 @@ def _passage(span: StitchedSpan, number: int, cut: tuple[int, int] | None = None
     pages = sorted({p for c in span.chunks if c.payload[P.SPAN_START] < end and c.payload[P.SPAN_END] > start
                     for p in c.payload.get(P.PAGES) or []})
     entity_ids = sorted({e for c in span.chunks for e in c.payload.get(P.ENTITY_IDS) or []})
-    updated = max((c.payload.get(P.UPDATED_AT) or "" for c in span.chunks), default="") or None
+    newest = max(span.chunks, key=lambda c: c.payload.get(P.UPDATED_AT) or "").payload
+    updated = newest.get(P.UPDATED_AT) or None
     return Passage(
         citation=number, doc_id=span.doc_id, chunk_ids=tuple(c.point_id for c in span.ordered),
         text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
         uri=first.get(P.URI), start=start, end=end, pages=tuple(pages),
-        updated_at=updated, entity_ids=tuple(entity_ids),
+        updated_at=updated, updated_source=newest.get(P.UPDATED_SOURCE) if updated else None, entity_ids=tuple(entity_ids),
         content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered), flags=passage_flags(text),
     )
 

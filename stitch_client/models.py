@@ -38,6 +38,7 @@ class Passage:
     pages: list[int]
     updated_at: str | None = None
     entity_ids: list[str] | None = None
+    updated_source: str | None = None  # which date updated_at is (email_header … mtime)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Document:
     updated_at: str | None
     text: str
     chunks: int
+    updated_source: str | None = None
 
 
 @dataclass(frozen=True)

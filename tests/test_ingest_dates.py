@@ -75,3 +75,34 @@ def test_records_say_the_date_came_from_the_field(tmp_path):
     docs = _documents(tmp_path / "m.yaml")
     assert docs["crm:1"].updated_at.date() == date(2026, 9, 30) and docs["crm:1"].updated_source == "record_field"
     assert docs["crm:2"].updated_at is None and docs["crm:2"].updated_source is None
+
+
+def test_the_api_says_which_date_each_passage_and_document_carries(files_source, tmp_path, encoder):
+    """A caller filtering or citing by ``updated_at`` must see whether it is the document's own date or only
+    the file's mtime: ``updated_source`` on every passage of /v1/context and on /v1/documents."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.keys import KeyStore
+    from api.services import Services
+    from core.config import Settings
+    from ingest.pipeline import ingest_manifests
+
+    services = Services(Settings(data_dir=tmp_path / "data"))
+    services.__dict__["encoder"] = encoder
+    ingest_manifests([load_manifest(files_source)], services.ingest_context())
+    key = KeyStore(services.settings.keys_path).create(scopes=("context",), roles=("sales",), principals=("*",))
+    auth = {"Authorization": f"Bearer {key}"}
+    with TestClient(create_app(services.settings, services=services)) as client:
+        body = client.post("/v1/context", headers=auth, json={
+            "query": "contract term ends body text letter words notes", "principal": {"id": "a", "roles": ["sales"]},
+            "top_k": 10, "max_tokens": 2000}).json()
+        sources = {p["doc_id"]: (p["updated_at"][:10], p["updated_source"]) for p in body["passages"]}
+        document = client.get("/v1/documents/docs:mail/a.eml", headers=auth,
+                              params={"principal_id": "a", "role": "sales"})
+    services.store.close()
+    assert sources["docs:mail/a.eml"] == ("2026-10-02", "email_header")
+    assert sources["docs:c.pdf"] == ("2024-03-01", "pdf_metadata")
+    assert sources["docs:notes.md"] == ("2025-01-01", "mtime")
+    assert document.status_code == 200, document.text
+    assert document.json()["updated_source"] == "email_header"
