@@ -106,6 +106,20 @@ def test_retrieval_threads_are_bounded_and_the_wait_is_refused_past_its_limit():
     assert refused.retry_after >= 1 and "waiting" in str(refused)
 
 
+def test_retrieval_threads_default_to_one_per_core_this_process_may_use(monkeypatch):
+    """0 (the default) sizes the limiter by the CPU affinity, which a container or taskset narrows, not by
+    os.cpu_count(); an explicit value is kept."""
+    import os
+
+    from core.config import Settings
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert Settings().request_threads == 0
+    assert Offload.from_settings(Settings()).threads == 3
+    assert Offload.from_settings(Settings(request_threads=7)).threads == 7
+
+
 def test_metric_label_caches_stay_bounded_whatever_callers_send():
     metrics = Metrics()
     for n in range(300):
