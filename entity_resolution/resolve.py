@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -48,16 +48,12 @@ def entity_id_for(entity_type: str, canonical_key: str) -> str:
     return f"ent_{digest}"
 
 
-def canonical_name(
-    surfaces: dict[str, int], entity_type: str = "organization", keys: dict[str, str] | None = None,
-    legal: Mapping[str, bool] | None = None,
-) -> str:
+def canonical_name(surfaces: dict[str, int], entity_type: str = "organization", keys: dict[str, str] | None = None) -> str:
     """The authoritative surface: from the spelling most surfaces agree on (a typo has its own key and little
     support), preferring a legal name ("Umbrella Logistics GmbH") in mixed case, then the most frequent;
     ties → the earliest seen (``surfaces`` is in first-seen order, counts weigh record fields over text).
     A person is shown by a display name, never an address or a Notes name (``people.display_name``).
-    ``keys`` (surface → normalised key) and ``legal`` (surface → ``has_legal_form``) save work the caller
-    has already done."""
+    ``keys`` (surface → normalised key) saves re-normalising surfaces whose node the caller knows."""
     if entity_type == "person":
         return display_name(surfaces)
     keys = keys if keys is not None else {surface: normalize_name(surface) for surface in surfaces}
@@ -71,7 +67,7 @@ def canonical_name(
 
     def rank(item: tuple[int, tuple[str, int]]) -> tuple:
         index, (surface, count) = item
-        written_legal = legal[surface] if legal is not None else has_legal_form(surface)
+        written_legal = has_legal_form(surface)
         mixed = surface != surface.upper() and surface != surface.lower()
         return (-written_legal, -mixed, -count, index)
 
@@ -81,11 +77,6 @@ def canonical_name(
 def has_legal_form(surface: str) -> bool:
     """The surface writes a legal form ("GmbH", "Inc.", "S.A.")."""
     return any(t in LEGAL_SUFFIXES for t in name_tokens(surface, drop_legal=False))
-
-
-def legal_forms(surfaces: Sequence[str]) -> list[bool]:
-    """``has_legal_form`` of each surface; module-level so that worker processes can run it."""
-    return [has_legal_form(surface) for surface in surfaces]
 
 
 def resolve_nodes(
@@ -108,9 +99,12 @@ def resolve_nodes(
     for (a, b), score in scores.items():
         if cluster_of[a] == cluster_of[b]:
             evidence.setdefault(cluster_of[a], []).append((nodes[a].key, nodes[b].key, score))
-    written = [surface for node in nodes if node.type != "person" for surface in node.surfaces]
-    legal = dict(zip(written, map_slices(legal_forms, written)))
-    entities = tuple(_entity(nodes, group, tuple(evidence.get(c, ())), legal) for c, group in enumerate(groups))
+    ordered = [sorted(group, key=lambda i: nodes[i].order) for group in groups]
+    names = map_slices(entity_names, [(nodes[g[0]].type, [(nodes[i].key, nodes[i].surfaces) for i in g]) for g in ordered])
+    entities = tuple(
+        _entity(nodes, group, first_seen[0], name, tuple(evidence.get(c, ())))
+        for c, (group, first_seen, name) in enumerate(zip(groups, ordered, names))
+    )
     mapping = {(nodes[i].type, nodes[i].key): e.entity_id for e, g in zip(entities, groups) for i in g}
     return Resolution(entities, mapping, report, report.comparisons)
 
@@ -133,20 +127,27 @@ def linking_scores(pairs: Sequence[tuple[Node, Node]], settings: ResolutionSetti
     return out
 
 
+def entity_names(clusters: Sequence[tuple[str, list[tuple[str, dict[str, int]]]]]) -> list[str]:
+    """The canonical name of each cluster, given as its type and its nodes' (key, surfaces) in first-seen
+    order; module-level so that worker processes can run it."""
+    out = []
+    for entity_type, members in clusters:
+        surfaces: dict[str, int] = {}
+        keys: dict[str, str] = {}
+        for key, written in members:
+            for surface, count in written.items():
+                surfaces[surface] = surfaces.get(surface, 0) + count
+                keys[surface] = key  # an organisation node's key is normalize_name of each of its surfaces
+        out.append(canonical_name(surfaces, entity_type, keys))
+    return out
+
+
 def _entity(
-    nodes: list[Node], group: list[int], evidence: tuple[tuple[str, str, PairScore], ...], legal: Mapping[str, bool]
+    nodes: list[Node], group: list[int], first: int, name: str, evidence: tuple[tuple[str, str, PairScore], ...]
 ) -> ResolvedEntity:
-    first = min(group, key=lambda i: nodes[i].order)
-    surfaces: dict[str, int] = {}
-    keys: dict[str, str] = {}
-    for i in sorted(group, key=lambda i: nodes[i].order):
-        for surface, count in nodes[i].surfaces.items():
-            surfaces[surface] = surfaces.get(surface, 0) + count
-            keys[surface] = nodes[i].key  # an organisation node's key is normalize_name of each of its surfaces
     node = nodes[first]
     return ResolvedEntity(
-        entity_id_for(node.type, node.key), node.type, canonical_name(surfaces, node.type, keys, legal), node.key,
-        tuple(sorted(nodes[i].key for i in group)), evidence,
+        entity_id_for(node.type, node.key), node.type, name, node.key, tuple(sorted(nodes[i].key for i in group)), evidence,
     )
 
 
