@@ -50,6 +50,10 @@ class Span(BaseModel):
     end: int
 
 
+_UPDATED_SOURCE = ("which date updated_at is: email_header, pdf_metadata, office_metadata, record_field, or mtime "
+                   "(the file's, when the document carries no date of its own)")
+
+
 class PassageOut(BaseModel):
     citation: int
     doc_id: str
@@ -62,7 +66,7 @@ class PassageOut(BaseModel):
     span: Span
     pages: list[int]
     updated_at: str | None
-    updated_source: str | None = Field(None, description="which date updated_at is: email_header, pdf_metadata, office_metadata, record_field or mtime (the file's, when the document carries none)")
+    updated_source: str | None = Field(None, description=_UPDATED_SOURCE)
     entity_ids: list[str]
     content_hashes: list[str] = Field(default_factory=list, description="one per chunk id (replay compares them)")
     visible_via: list[str] = Field(default_factory=list, description="the principal's tokens that matched the ACL")
@@ -166,7 +170,7 @@ class DocumentOut(BaseModel):
     source: str
     uri: str | None
     updated_at: str | None
-    updated_source: str | None = Field(None, description="which date updated_at is: email_header, pdf_metadata, office_metadata, record_field or mtime (the file's, when the document carries none)")
+    updated_source: str | None = Field(None, description=_UPDATED_SOURCE)
     text: str
     chunks: int
 

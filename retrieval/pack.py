@@ -190,7 +190,8 @@ def _passage(span: StitchedSpan, number: int, cut: tuple[int, int] | None = None
         citation=number, doc_id=span.doc_id, chunk_ids=tuple(c.point_id for c in span.ordered),
         text=text, score=round(span.score, 6), source=first[P.SOURCE], title=first[P.TITLE],
         uri=first.get(P.URI), start=start, end=end, pages=tuple(pages),
-        updated_at=updated, updated_source=newest.get(P.UPDATED_SOURCE) if updated else None, entity_ids=tuple(entity_ids),
+        updated_at=updated, updated_source=newest.get(P.UPDATED_SOURCE) if updated else None,
+        entity_ids=tuple(entity_ids),
         content_hashes=tuple(c.payload.get(P.CONTENT_HASH, "") for c in span.ordered), flags=passage_flags(text),
     )
 
