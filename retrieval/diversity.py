@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from core import payload as P
 from core.models import Hit, SearchFilters
-from core.store.protocol import HybridQuery, PrefetchSpec, VectorStore
+from core.store.protocol import PrefetchSpec, VectorStore
 from retrieval.search import QueryVectors, SearchPlan
 
 COVERAGE_DEPTH = 64  # chunks about the query's entities considered when choosing each system's best
@@ -33,10 +33,7 @@ def entity_coverage(
     if vectors.sparse.indices:
         specs.append(PrefetchSpec(P.SPARSE, vectors.sparse, depth, entity_ids=entity_ids))
     # the entity filter is selective: the plan's filtered-HNSW settings (beam width, ACORN) matter most here
-    query = HybridQuery(tuple(specs), limit=depth, fusion=plan.fusion, rrf_k=plan.rrf_k, exact=plan.exact,
-                        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity,
-                        exact_max_visible=plan.exact_max_visible)
-    return store.search(query, acl_tokens=acl_tokens, filters=filters)
+    return store.search(plan.query(specs, limit=depth), acl_tokens=acl_tokens, filters=filters)
 
 
 def _about(hit: Hit, entity_ids: frozenset[str]) -> bool:

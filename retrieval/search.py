@@ -5,7 +5,7 @@ Defaults were tuned on SciFact *train* queries (docs/retrieval.md); test queries
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from core import payload as P
@@ -61,6 +61,16 @@ class SearchPlan:
     def from_settings(cls, settings: Settings) -> "SearchPlan":
         """The deployment's plan: depth and RRF constant from settings, the rest tuned defaults."""
         return cls(prefetch_limit=settings.prefetch_limit, rrf_k=settings.rrf_k, fusion=settings.fusion)
+
+    def query(self, prefetches: Sequence[PrefetchSpec], *, limit: int,
+              weights: tuple[float, ...] | None = None) -> HybridQuery:
+        """A store query of ``prefetches`` with this plan's fusion and search parameters (beam, ACORN,
+        exact scoring), so every query of a request searches the way the plan says."""
+        return HybridQuery(
+            tuple(prefetches), limit=limit, fusion=self.fusion, rrf_k=self.rrf_k, weights=weights, exact=self.exact,
+            hnsw_ef=self.hnsw_ef, acorn=self.acorn, acorn_max_selectivity=self.acorn_max_selectivity,
+            exact_max_visible=self.exact_max_visible,
+        )
 
     def tuned(self, state: TuningState | None) -> "SearchPlan":
         """This plan with what feedback tuning learned (``stitch tune``) laid over it."""
@@ -150,12 +160,7 @@ def _fused_query(
     if not specs:
         return []
     uniform = all(w == 1.0 for w in weights)
-    query = HybridQuery(
-        tuple(specs), limit=limit, fusion=plan.fusion, rrf_k=plan.rrf_k,
-        weights=None if uniform else tuple(weights), exact=plan.exact,
-        hnsw_ef=plan.hnsw_ef, acorn=plan.acorn, acorn_max_selectivity=plan.acorn_max_selectivity,
-        exact_max_visible=plan.exact_max_visible,
-    )
+    query = plan.query(specs, limit=limit, weights=None if uniform else tuple(weights))
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 
 

@@ -180,7 +180,7 @@ class EdgeStore:
         """Exact scoring for a dense prefetch whose filter leaves few points: at 1M chunks a 1 % role
         (10k points) costs 230 ms of CPU by ACORN and ~7 ms exactly (docs/serving.md §5). The estimate
         comes from the payload index (~0.03 ms); sparse prefetches are exact already."""
-        if query.exact or query.exact_max_visible is None or isinstance(spec.vector, SparseVector):
+        if not query.exact_by_estimate(spec):
             return query.exact
         return self.shard.count(qe.CountRequest(exact=False, filter=flt)) <= query.exact_max_visible
 

@@ -43,6 +43,11 @@ class HybridQuery:
     exact_max_visible: int | None = None
     with_payload: bool = True  # False: ids and scores only (``Hit.payload`` is {}), no payload decoded
 
+    def exact_by_estimate(self, spec: PrefetchSpec) -> bool:
+        """Whether a store decides exact scoring of ``spec`` by counting (an estimate) the points its
+        filter leaves: a dense prefetch, when the query is not exact anyway and has a threshold."""
+        return not self.exact and self.exact_max_visible is not None and not isinstance(spec.vector, SparseVector)
+
 
 class VectorStore(Protocol):
     """A Qdrant collection of chunks with dense ``dense`` and sparse ``bm25`` vectors."""

@@ -165,7 +165,7 @@ class ServerStore:
     def _exact(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> bool:
         """As ``EdgeStore._exact``: a dense prefetch over few visible points is scored exactly (the
         estimate is the server's payload-index cardinality, one cheap round trip)."""
-        if query.exact or query.exact_max_visible is None or isinstance(spec.vector, SparseVector):
+        if not query.exact_by_estimate(spec):
             return query.exact
         estimate = self._client.count(self._collection, count_filter=flt, exact=False).count
         return estimate <= query.exact_max_visible
