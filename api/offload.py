@@ -11,7 +11,6 @@ the expected wait, rather than queueing without limit."""
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
 from functools import partial
@@ -21,15 +20,10 @@ import anyio.to_thread
 from anyio import CapacityLimiter
 from fastapi import Request
 
-from core.config import Settings
+from core.config import Settings, available_cores
 from core.errors import OverloadedError
 
 T = TypeVar("T")
-
-
-def _cores() -> int:
-    """CPU cores this process may run on (its affinity, which a container or taskset narrows)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Offload:
@@ -42,7 +36,7 @@ class Offload:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Offload:
-        return cls(settings.request_threads or _cores(), max_waiting=settings.request_queue_max)
+        return cls(settings.request_threads or available_cores(), max_waiting=settings.request_queue_max)
 
     async def run(self, func: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._limiter is None:

@@ -6,6 +6,7 @@ Nothing else in Stitch reads the environment. Build it with ``get_settings()`` (
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -234,3 +235,12 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, built on first use."""
     return Settings()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on: its affinity mask (which a container or taskset narrows), not
+    the machine's count. What the "0 = one per core" settings resolve to."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -13,7 +13,6 @@ always the list ``fn(items)`` would return, in the same order; a worker that fai
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
+
+from core.config import available_cores as cores  # the name tests stub to force workers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,14 +33,6 @@ log = logging.getLogger(__name__)
 PARALLEL_MIN_ITEMS = 50_000
 _PROJECT = str(Path(__file__).resolve().parent.parent)  # where the worker imports entity_resolution from
 _WORKER = f"import sys; sys.path.insert(0, {_PROJECT!r}); from entity_resolution.parallel import serve; serve()"
-
-
-def cores() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def map_slices(fn: Callable[[Sequence[T]], list[R]], items: Sequence[T], *, min_items: int | None = None) -> list[R]:
