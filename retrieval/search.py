@@ -25,6 +25,10 @@ ACORN_MAX_SELECTIVITY = 0.05
 # scoring costs ~7 ms at 10k visible and ~25 ms at 100k, while ACORN at 10k visible cost 230 ms and
 # filtered HNSW 25 ms at 100k (docs/serving.md §5, `python -m bench.query --chunks 1000000`).
 EXACT_MAX_VISIBLE = 30_000
+# The wide beam only where it is needed: a filter leaving half of 100k chunks needs ef 768 for recall 0.99,
+# one leaving 10 % of 1M reaches 1.000 with the engine's beam, which is at least the prefetch depth (500),
+# while ef 768 doubles its dense search (17 → 10 ms; docs/serving.md §5).
+HNSW_EF_MIN_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SearchPlan:
     acorn: bool = True
     acorn_max_selectivity: float | None = ACORN_MAX_SELECTIVITY
     exact_max_visible: int | None = EXACT_MAX_VISIBLE  # exact scoring when a filter leaves this few points
+    hnsw_ef_min_share: float | None = HNSW_EF_MIN_SHARE  # hnsw_ef only when a filter leaves this share or more
     feedback: Feedback | None = None  # RM3 on the BM25 side (retrieval/prf.py): one more store query
     # Rocchio on the query vector (one more query). Off by default: SciFact test +0.0003 nDCG@10 (noise),
     # held-out enterprise seed 8 cross-system R@10 1.000 -> 0.982 (seed 9 equal), and twice the store time.
@@ -69,7 +74,7 @@ class SearchPlan:
         return HybridQuery(
             tuple(prefetches), limit=limit, fusion=self.fusion, rrf_k=self.rrf_k, weights=weights, exact=self.exact,
             hnsw_ef=self.hnsw_ef, acorn=self.acorn, acorn_max_selectivity=self.acorn_max_selectivity,
-            exact_max_visible=self.exact_max_visible,
+            exact_max_visible=self.exact_max_visible, hnsw_ef_min_share=self.hnsw_ef_min_share,
         )
 
     def tuned(self, state: TuningState | None) -> "SearchPlan":

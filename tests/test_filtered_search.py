@@ -6,12 +6,14 @@ a user who changes nothing gets the measured parameters, on the embedded engine 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from qdrant_client import QdrantClient
 
 from core import payload as P
 from core.models import SparseVector
-from core.store.protocol import HybridQuery, PrefetchSpec
+from core.store.protocol import DenseSearch, HybridQuery, PrefetchSpec
 from retrieval.search import QueryVectors, SearchPlan, search_chunks
 
 
@@ -119,15 +121,16 @@ def test_hybrid_acl_filter_is_in_every_prefetch_and_not_again_at_the_top(monkeyp
     assert seen.get("query_filter") is None and all(p.filter is not None for p in seen["prefetch"])
 
 
-def _role_chunks(n: int, rare: int) -> list:
-    """``n`` chunks visible to role:big, the first ``rare`` of them also to role:rare."""
+def _role_chunks(n: int, rare: int, mid: int = 0) -> list:
+    """``n`` chunks visible to role:big, the first ``rare`` of them also to role:rare, the first ``mid``
+    to role:mid."""
     from core.models import StoredChunk
 
     rng = np.random.default_rng(3)
     out = []
     for i in range(n):
         dense = rng.normal(size=8)
-        acl = ["role:big", "role:rare"] if i < rare else ["role:big"]
+        acl = ["role:big"] + (["role:rare"] if i < rare else []) + (["role:mid"] if i < mid else [])
         payload = {P.DOC_ID: f"d:{i}", P.CHUNK_INDEX: 0, P.SOURCE: "t", P.ACL: acl, P.TEXT: ""}
         out.append(StoredChunk(P.chunk_point_id(f"d:{i}", 0, ""), tuple(dense / np.linalg.norm(dense)),
                                SparseVector((1,), (1.0,)), payload))
@@ -139,9 +142,36 @@ def _small_set_query() -> HybridQuery:
     return HybridQuery(q.prefetches, limit=5, fusion="dbsf", hnsw_ef=300, exact_max_visible=10)
 
 
-def test_edge_store_scores_a_small_visible_set_exactly(monkeypatch, tmp_path):
-    """A role that sees 10k of 1M chunks cost 230 ms by ACORN and ~7 ms exactly (docs/serving.md §5):
-    a dense prefetch whose filter leaves <= exact_max_visible points is asked with exact=True."""
+def test_the_plan_decides_exact_wide_or_engine_beam_from_the_estimate():
+    """At 1M chunks a 10 % role reaches dense recall 1.000 with the engine's beam (at least the prefetch
+    depth) while ef 768 doubles its dense search; half of 100k needs ef 768 (docs/serving.md §5)."""
+    query = SearchPlan().query([PrefetchSpec(P.DENSE, (1.0,), 500)], limit=10)
+    asked = []
+
+    def total() -> int:
+        asked.append(1)
+        return 1_000_000
+
+    assert query.dense_search(10_000, total) == DenseSearch(exact=True, hnsw_ef=query.hnsw_ef)
+    assert not asked  # the collection's size is not needed when few points are visible
+    assert query.dense_search(100_000, total) == DenseSearch(exact=False, hnsw_ef=None)
+    assert query.dense_search(500_000, total) == DenseSearch(exact=False, hnsw_ef=query.hnsw_ef)
+    assert query.dense_search(1_000_000, total) == DenseSearch(exact=False, hnsw_ef=query.hnsw_ef)
+    always = replace(query, hnsw_ef_min_share=None)
+    assert always.dense_search(100_000, total) == DenseSearch(exact=False, hnsw_ef=query.hnsw_ef)
+
+
+def _share_query() -> HybridQuery:
+    return replace(_small_set_query(), hnsw_ef_min_share=0.5)
+
+
+# role:rare sees 4 of 40 points (<= exact_max_visible 10: exact), role:mid 16 (over 10 but under half: the
+# engine's beam), role:big all 40 (the wide beam). A role that sees 10k of 1M chunks cost 230 ms by ACORN
+# and ~7 ms exactly; the sparse prefetch is never changed.
+_DENSE_BY_ROLE = (("role:rare", (True, 300)), ("role:mid", (False, None)), ("role:big", (False, 300)))
+
+
+def test_edge_store_decides_exact_engine_or_wide_beam_by_the_visible_count(monkeypatch, tmp_path):
     import core.store.edge as edge
 
     built = []
@@ -150,27 +180,49 @@ def test_edge_store_scores_a_small_visible_set_exactly(monkeypatch, tmp_path):
     store = edge.EdgeStore(tmp_path / "edge")
     try:
         store.ensure_collection(8)
-        store.upsert(_role_chunks(40, rare=4))
-        rare = store.search(_small_set_query(), acl_tokens=["role:rare"])
-        assert [k["exact"] for k in built] == [True, False]  # dense exact, sparse unchanged
-        built.clear()
-        store.search(_small_set_query(), acl_tokens=["role:big"])  # 40 visible > 10: HNSW as before
-        assert [k["exact"] for k in built] == [False, False]
+        store.upsert(_role_chunks(40, rare=4, mid=16))
+        for role, dense in _DENSE_BY_ROLE:
+            built.clear()
+            hits = store.search(_share_query(), acl_tokens=[role])
+            assert [(k["exact"], k["hnsw_ef"]) for k in built] == [dense, (False, 300)]
+            assert hits and all(role in h.payload[P.ACL] for h in hits)
     finally:
         store.close()
-    assert rare and all("role:rare" in h.payload[P.ACL] for h in rare)
 
 
-def test_server_store_scores_a_small_visible_set_exactly(monkeypatch):
+def test_server_store_decides_exact_engine_or_wide_beam_by_the_visible_count(monkeypatch):
     from core.store.server import ServerStore
 
     store = ServerStore(QdrantClient(":memory:"), "chunks")
     store.ensure_collection(8)
-    store.upsert(_role_chunks(40, rare=4))
+    store.upsert(_role_chunks(40, rare=4, mid=16))
     seen = {}
     real = store._client.query_points
     monkeypatch.setattr(store._client, "query_points", lambda *a, **kw: seen.update(kw) or real(*a, **kw))
-    for tokens, dense_exact in ((["role:rare"], True), (["role:big"], False)):
-        hits = store.search(_small_set_query(), acl_tokens=tokens)
-        assert [p.params.exact for p in seen["prefetch"]] == [dense_exact, False]
-        assert hits and all(tokens[0] in h.payload[P.ACL] for h in hits)
+    for role, dense in _DENSE_BY_ROLE:
+        hits = store.search(_share_query(), acl_tokens=[role])
+        assert [(p.params.exact, p.params.hnsw_ef) for p in seen["prefetch"]] == [dense, (False, 300)]
+        assert hits and all(role in h.payload[P.ACL] for h in hits)
+
+
+def test_both_stores_create_the_sparse_index_with_the_full_scan_threshold(tmp_path):
+    """A 1 % role at 1M chunks: BM25 under its filter walked the inverted index for ~20 ms of CPU; below
+    the threshold the engine scores the visible points one by one (10-14 ms; docs/serving.md §5)."""
+    import json
+
+    from core.store.edge import EdgeStore
+    from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD
+    from core.store.server import ServerStore
+
+    edge = EdgeStore(tmp_path / "edge")
+    try:
+        edge.ensure_collection(8)
+    finally:
+        edge.close()
+    config = json.loads((tmp_path / "edge" / "edge_config.json").read_text())
+    assert config["sparse_vectors"][P.SPARSE]["full_scan_threshold"] == SPARSE_FULL_SCAN_THRESHOLD > 5_000
+
+    server = ServerStore(QdrantClient(":memory:"), "chunks")
+    server.ensure_collection(8)
+    sparse = server._client.get_collection("chunks").config.params.sparse_vectors[P.SPARSE]
+    assert sparse.index.full_scan_threshold == SPARSE_FULL_SCAN_THRESHOLD

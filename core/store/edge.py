@@ -14,7 +14,7 @@ from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.lock import acquire_store_lock
-from core.store.protocol import HybridQuery, PrefetchSpec
+from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -95,7 +95,8 @@ class EdgeStore:
         self._path.mkdir(parents=True, exist_ok=True)
         config = qe.EdgeConfig(
             vectors={P.DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
-            sparse_vectors={P.SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            sparse_vectors={P.SPARSE: qe.EdgeSparseVectorParams(
+                modifier=qe.Modifier.Idf, full_scan_threshold=SPARSE_FULL_SCAN_THRESHOLD)},
         )
         self._shard = qe.EdgeShard.create(str(self._path), config)
         for field, kind in P.INDEXED_FIELDS.items():
@@ -174,15 +175,18 @@ class EdgeStore:
 
     def _params(self, query: HybridQuery, spec: PrefetchSpec, flt: qe.Filter | None) -> qe.SearchParams:
         acorn = qe.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
-        return qe.SearchParams(exact=self._exact(query, spec, flt), hnsw_ef=query.hnsw_ef, acorn=acorn)
+        search = self._dense_search(query, spec, flt)
+        return qe.SearchParams(exact=search.exact, hnsw_ef=search.hnsw_ef, acorn=acorn)
 
-    def _exact(self, query: HybridQuery, spec: PrefetchSpec, flt: qe.Filter | None) -> bool:
-        """Exact scoring for a dense prefetch whose filter leaves few points: at 1M chunks a 1 % role
-        (10k points) costs 230 ms of CPU by ACORN and ~7 ms exactly (docs/serving.md §5). The estimate
-        comes from the payload index (~0.03 ms); sparse prefetches are exact already."""
-        if not query.exact_by_estimate(spec):
-            return query.exact
-        return self.shard.count(qe.CountRequest(exact=False, filter=flt)) <= query.exact_max_visible
+    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, flt: qe.Filter | None) -> DenseSearch:
+        """Exact scoring for a dense prefetch whose filter leaves few points (at 1M chunks a 1 % role,
+        10k points, costs 230 ms of CPU by ACORN and ~7 ms exactly), the wide beam only when the filter
+        leaves a large share (a 10 % role at 1M needs no more than the prefetch's limit; docs/serving.md §5).
+        The estimates come from the payload index (~0.03 ms each); sparse prefetches are exact already."""
+        if not query.by_estimate(spec):
+            return DenseSearch(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        visible = self.shard.count(qe.CountRequest(exact=False, filter=flt))
+        return query.dense_search(visible, lambda: self.shard.count(qe.CountRequest(exact=False)))
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]

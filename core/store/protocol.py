@@ -6,13 +6,19 @@ prefetch, every neighbour fetch). An empty token set matches nothing: deny by de
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 
 FusionKind = Literal["rrf", "dbsf"]
+
+# A sparse (BM25) search whose filter leaves fewer points than this scores them one by one instead of
+# walking the inverted index with the filter (engine default 5,000): at 1M chunks a 1 % role (10k points)
+# cost ~20 ms of CPU by the walk of the long posting lists and 10-14 ms one by one (~1 µs a point, so the
+# walk is cheaper again from ~15k; docs/serving.md §5). A collection setting, applied at creation.
+SPARSE_FULL_SCAN_THRESHOLD = 15_000
 
 
 @dataclass(frozen=True)
@@ -41,12 +47,34 @@ class HybridQuery:
     # A dense prefetch whose filter leaves at most this many points (the engine's cardinality estimate)
     # is scored exactly instead of by filtered HNSW/ACORN (None: never; docs/serving.md §5).
     exact_max_visible: int | None = None
+    # ``hnsw_ef`` applies only when the filter leaves at least this share of the points (the estimate
+    # again); below it the engine's own beam, which is at least the prefetch's limit (None: always ef).
+    hnsw_ef_min_share: float | None = None
     with_payload: bool = True  # False: ids and scores only (``Hit.payload`` is {}), no payload decoded
 
-    def exact_by_estimate(self, spec: PrefetchSpec) -> bool:
-        """Whether a store decides exact scoring of ``spec`` by counting (an estimate) the points its
-        filter leaves: a dense prefetch, when the query is not exact anyway and has a threshold."""
-        return not self.exact and self.exact_max_visible is not None and not isinstance(spec.vector, SparseVector)
+    def by_estimate(self, spec: PrefetchSpec) -> bool:
+        """Whether a store decides how to search ``spec`` by counting (an estimate) the points its filter
+        leaves: a dense prefetch, when the query is not exact anyway and has a threshold or a share."""
+        decides = self.exact_max_visible is not None or self.hnsw_ef_min_share is not None
+        return not self.exact and decides and not isinstance(spec.vector, SparseVector)
+
+    def dense_search(self, visible: int, total: Callable[[], int]) -> DenseSearch:
+        """How to search a dense prefetch whose filter leaves ``visible`` points (an estimate) of
+        ``total()`` (asked only when needed): exactly when few are visible, the wide beam when many are."""
+        if self.exact_max_visible is not None and visible <= self.exact_max_visible:
+            return DenseSearch(exact=True, hnsw_ef=self.hnsw_ef)
+        if self.hnsw_ef_min_share is None or self.hnsw_ef is None:
+            return DenseSearch(exact=False, hnsw_ef=self.hnsw_ef)
+        wide = visible >= self.hnsw_ef_min_share * max(1, total())
+        return DenseSearch(exact=False, hnsw_ef=self.hnsw_ef if wide else None)
+
+
+@dataclass(frozen=True)
+class DenseSearch:
+    """The engine parameters one dense prefetch is searched with (``HybridQuery.dense_search``)."""
+
+    exact: bool
+    hnsw_ef: int | None
 
 
 class VectorStore(Protocol):

@@ -10,7 +10,7 @@ from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
-from core.store.protocol import HybridQuery, PrefetchSpec
+from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
     "keyword": models.PayloadSchemaType.KEYWORD,
@@ -73,7 +73,9 @@ class ServerStore:
         self._client.create_collection(
             self._collection,
             vectors_config={P.DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
-            sparse_vectors_config={P.SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            sparse_vectors_config={P.SPARSE: models.SparseVectorParams(
+                modifier=models.Modifier.IDF,
+                index=models.SparseIndexParams(full_scan_threshold=SPARSE_FULL_SCAN_THRESHOLD))},
             shard_number=self._shard_number,
             replication_factor=self._replication_factor,
         )
@@ -160,15 +162,16 @@ class ServerStore:
 
     def _params(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> models.SearchParams:
         acorn = models.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
-        return models.SearchParams(exact=self._exact(query, spec, flt), hnsw_ef=query.hnsw_ef, acorn=acorn)
+        search = self._dense_search(query, spec, flt)
+        return models.SearchParams(exact=search.exact, hnsw_ef=search.hnsw_ef, acorn=acorn)
 
-    def _exact(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> bool:
-        """As ``EdgeStore._exact``: a dense prefetch over few visible points is scored exactly (the
-        estimate is the server's payload-index cardinality, one cheap round trip)."""
-        if not query.exact_by_estimate(spec):
-            return query.exact
-        estimate = self._client.count(self._collection, count_filter=flt, exact=False).count
-        return estimate <= query.exact_max_visible
+    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> DenseSearch:
+        """As ``EdgeStore._dense_search``: the estimates are the server's payload-index cardinality, one
+        cheap round trip each (the collection's size only when the filter leaves too many for exact)."""
+        if not query.by_estimate(spec):
+            return DenseSearch(exact=query.exact, hnsw_ef=query.hnsw_ef)
+        visible = self._client.count(self._collection, count_filter=flt, exact=False).count
+        return query.dense_search(visible, lambda: self._client.count(self._collection, exact=False).count)
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
