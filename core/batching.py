@@ -5,6 +5,8 @@ fixed cost: reading the weights, allocation, the Python around it), so under con
 turns queueing into throughput. At most one query model call runs at a time. A query that finds it
 idle (nothing in the model, nobody queued) is encoded at once on the caller's own thread: no window,
 no hand-off to the worker (each thread wake-up costs 50-100 us idle and milliseconds on a busy box).
+``submit_query`` (a context request's path) does hand even a lone query to the worker, without the window,
+so that the request's entity lookup runs while the model does (ONNX Runtime releases the GIL).
 Queries that arrive while a call runs queue up and form the next batch, which the worker runs as soon
 as that call ends (after ``window_ms`` more for company, 0 by default). The queue is bounded: when it
 is full ``encode_query`` raises ``OverloadedError`` at once (HTTP 503 with Retry-After) instead of
@@ -21,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +35,7 @@ from core.errors import OverloadedError
 @dataclass
 class _Pending:
     text: str
+    company: bool = True  # may wait ``window_ms`` for others to join its batch (not when the model was idle)
     done: threading.Event = field(default_factory=threading.Event)
     vector: np.ndarray | None = None
     error: BaseException | None = None
@@ -74,16 +78,35 @@ class BatchingEncoder:
             alone = not self._busy and not self._queue
             if alone:
                 self._busy = True
-            elif len(self._queue) >= self._max_queue:
-                raise OverloadedError("too many queries waiting for the encoder", retry_after=self.retry_after())
             else:
-                self._queue.append(pending)
-                self._start_worker()
-                self._cond.notify_all()
+                self._enqueue(pending)
         if alone:
             self._encode([pending])
-        else:
-            pending.done.wait()
+        return self._result(pending)
+
+    def submit_query(self, text: str) -> Callable[[], np.ndarray]:
+        """Start encoding ``text`` and return at once; calling the result waits for the vector.
+
+        The model call runs on the batching thread even when the encoder is idle, and ONNX Runtime
+        releases the GIL while it runs, so the caller's own Python work in the meantime (a request's
+        entity lookup) overlaps the model instead of preceding it. A lone query is still a batch of one:
+        the vector ``encode_query`` gives."""
+        with self._cond:
+            pending = _Pending(text, company=self._busy or bool(self._queue))
+            self._enqueue(pending)
+        return lambda: self._result(pending)
+
+    def _enqueue(self, pending: _Pending) -> None:
+        """Queue ``pending`` for the worker (the caller holds ``_cond``), or refuse at once when full."""
+        if len(self._queue) >= self._max_queue:
+            raise OverloadedError("too many queries waiting for the encoder", retry_after=self.retry_after())
+        self._queue.append(pending)
+        self._start_worker()
+        self._cond.notify_all()
+
+    @staticmethod
+    def _result(pending: _Pending) -> np.ndarray:
+        pending.done.wait()
         if pending.error is not None:
             raise pending.error
         return pending.vector
@@ -103,7 +126,7 @@ class BatchingEncoder:
             while self._busy or not self._queue:
                 self._cond.wait()
             # Optionally give more callers a moment to join, unless the batch is already full.
-            deadline = time.monotonic() + self._window
+            deadline = time.monotonic() + (self._window if self._queue[0].company else 0.0)
             while len(self._queue) < self._max_batch and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
             self._busy = True
@@ -127,10 +150,9 @@ class BatchingEncoder:
             self.queries += len(batch)
             self._busy = False
             self._cond.notify_all()  # the worker, if queries queued meanwhile
+        for p in batch:
+            p.done.set()
 
     def _run(self) -> None:
         while True:
-            batch = self._take_batch()
-            self._encode(batch)
-            for p in batch:
-                p.done.set()
+            self._encode(self._take_batch())

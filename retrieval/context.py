@@ -22,7 +22,7 @@ from retrieval.filters import check_filters
 from retrieval.pack import Packed, drop_duplicates, pack_passages, render_within, select_spans
 from retrieval.rerank import Reranker, load_reranker, rerank_hits
 from retrieval.relevance import hit_relevance
-from retrieval.search import QueryVectors, SearchPlan, apply_source_priors, encode_query, search_chunks
+from retrieval.search import QueryVectors, SearchPlan, apply_source_priors, search_chunks, start_encoding
 from retrieval.stitch import merge_hits, widen_spans
 
 
@@ -71,9 +71,10 @@ class Retriever:
         tokens = principal_tokens(request.principal)
         check_filters(self.store, request.filters, acl_tokens=tokens)
         t0 = time.perf_counter()
+        encoded = start_encoding(self.encoder, request.query)  # the model runs while the entities are looked up
         entities = self._entities(request.query, tokens)
         entity_ids = tuple(dict.fromkeys(e.entity_id for e in entities))
-        vectors = encode_query(self.encoder, request.query)
+        vectors = encoded()
         t1 = time.perf_counter()
         hits = search_chunks(
             self.store, vectors, acl_tokens=tokens, limit=limit, plan=self.plan, filters=request.filters,

@@ -98,6 +98,17 @@ def encode_query(encoder: Encoder, text: str) -> QueryVectors:
     return QueryVectors(tuple(encoder.encode_query(text).tolist()), sparse_query_vector(text))
 
 
+def start_encoding(encoder: Encoder, text: str) -> Callable[[], QueryVectors]:
+    """``encode_query`` started now and finished when the result is called: with an encoder that can
+    encode in the background (core.batching), the caller's work in between overlaps the model call."""
+    submit = getattr(encoder, "submit_query", None)
+    if submit is None:
+        vectors = encode_query(encoder, text)
+        return lambda: vectors
+    dense = submit(text)
+    return lambda: QueryVectors(tuple(dense().tolist()), sparse_query_vector(text))
+
+
 def _prefetches(
     vectors: QueryVectors, plan: SearchPlan, depth: int, entity_ids: tuple[str, ...]
 ) -> tuple[list[PrefetchSpec], list[float]]:

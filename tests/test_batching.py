@@ -199,3 +199,47 @@ def test_overload_is_http_503_with_retry_after(wiki_index):
     assert response.status_code == 503, response.text
     assert int(response.headers["retry-after"]) >= 1
     assert response.json()["error"]["code"] == "overloaded"
+
+
+def test_a_submitted_query_is_in_the_model_while_the_caller_goes_on():
+    """``submit_query`` returns with the model call running on the worker; the result waits for it."""
+    inner = GatedEncoder()
+    batcher = BatchingEncoder(inner, window_ms=60_000)  # a lone query never waits for company
+    result = batcher.submit_query("overlapped")
+    assert inner.entered.wait(10)  # in the model, and submit_query has already returned
+    assert inner.threads == [batcher._worker]
+    inner.gate.set()
+    assert result()[0] == len("overlapped")
+    assert inner.calls == [["overlapped"]] and (batcher.batches, batcher.queries) == (1, 1)
+    with pytest.raises(RuntimeError, match="model failed"):
+        batcher.submit_query("boom")()
+
+
+def test_a_submitted_query_gets_the_vector_encode_query_gives(encoder):
+    batcher = BatchingEncoder(encoder, window_ms=0)
+    for text in ("refund policy for enterprise customers", "parental leave"):
+        assert np.array_equal(batcher.submit_query(text)(), batcher.encode_query(text))
+
+
+def test_a_context_request_looks_up_entities_while_its_query_is_encoded(wiki_index):
+    """The entity lookup (Python) overlaps the model call (which releases the GIL): the lookup sees the
+    model already running. Sequential code would look up first and time out waiting here."""
+    from dataclasses import replace
+
+    from core.models import Principal
+    from retrieval.context import ContextRequest
+
+    indexed, _ = wiki_index
+    inner = GatedEncoder(real=indexed.encoder)
+    seen: list[bool] = []
+
+    class Lookup:
+        def entities_in_query(self, text, *, acl_tokens, fuzzy_cutoff=None):  # noqa: ANN001, ANN201
+            seen.append(inner.entered.wait(10))
+            inner.gate.set()
+            return []
+
+    retriever = replace(indexed.retriever, encoder=BatchingEncoder(inner, window_ms=0), entity_resolver=Lookup())
+    pack = retriever.context(ContextRequest("How do refunds work?", Principal(id="a", roles=("sales",))))
+    assert seen == [True] and pack.passages
+    assert inner.calls == [["How do refunds work?"]]
