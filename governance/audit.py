@@ -13,15 +13,12 @@ commands append synchronously (``audit_event``). Records never hold query text o
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import hmac
 import json
 import os
-import queue
 import secrets
 import threading
-import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,9 +26,9 @@ from pathlib import Path
 from filelock import FileLock
 
 from core.config import Settings
+from governance.batches import LINGER, BatchWriter
 
 GENESIS = "0" * 64
-_STOP = object()
 
 
 def canonical(record: dict) -> bytes:
@@ -83,27 +80,19 @@ class AuditTrail:
         self.rotate_bytes = rotate_bytes
         # The writer waits this long after a record for others to join its batch: one lock, head read,
         # fsync and head write per batch rather than per request (issue 13). ``flush`` still waits for all.
-        self.linger = linger
-        self._queue: queue.Queue = queue.Queue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._writer = BatchWriter(lambda batch: self.append(batch), name="stitch-audit", linger=linger)
 
     def record(self, fields: dict) -> None:
         """Queue one record for the writer thread (returns at once)."""
-        self._ensure_writer()
-        self._queue.put(fields)
+        self._writer.submit(fields)
 
     def flush(self) -> None:
         """Wait until every queued record is on disk."""
-        if self._thread is not None:
-            self._queue.join()
+        self._writer.flush()
 
     def close(self) -> None:
         """Write what is queued and stop the writer."""
-        if self._thread is not None:
-            self._queue.put(_STOP)
-            self._thread.join()
-            self._thread = None
+        self._writer.close()
 
     def append(self, records: Iterable[dict]) -> list[dict]:
         """Chain and append records now (under the cross-process lock); returns them as written."""
@@ -128,37 +117,6 @@ class AuditTrail:
                 os.fsync(handle.fileno())
             _write_head(self.path, seq, prev)
         return chained
-
-    def _ensure_writer(self) -> None:
-        with self._start_lock:
-            if self._thread is None or not self._thread.is_alive():
-                if self._thread is None:  # a process that ends without flushing still writes what it queued
-                    atexit.register(self.flush)
-                self._thread = threading.Thread(target=self._write_loop, name="stitch-audit", daemon=True)
-                self._thread.start()
-
-    def _write_loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
-            stop, deadline = batch[0] is _STOP, time.monotonic() + self.linger
-            while len(batch) < 500:
-                wait = 0 if stop else deadline - time.monotonic()  # stopping: take what is queued, wait no more
-                try:
-                    batch.append(self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait())
-                except queue.Empty:
-                    break
-                stop = stop or batch[-1] is _STOP
-            try:
-                self.append(item for item in batch if item is not _STOP)
-            except Exception:  # noqa: BLE001 - the writer must outlive one bad batch (disk full…)
-                import logging
-
-                logging.getLogger("stitch.audit").exception("could not write %d audit record(s)", len(batch))
-            for _ in batch:
-                self._queue.task_done()
-            if stop:
-                return
-
 
 def _first_seq_of(path: Path) -> int:
     with path.open("rb") as handle:
@@ -222,7 +180,7 @@ def trail_for(settings: Settings) -> AuditTrail:
     path = settings.audit_log_path.resolve()
     with _TRAILS_LOCK:
         if path not in _TRAILS:
-            _TRAILS[path] = AuditTrail(path, rotate_bytes=settings.audit_rotate_bytes, linger=0.05)
+            _TRAILS[path] = AuditTrail(path, rotate_bytes=settings.audit_rotate_bytes, linger=LINGER)
         return _TRAILS[path]
 
 

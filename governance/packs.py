@@ -8,7 +8,6 @@ into evaluation data) and is shown only to keys with the ``audit`` scope.
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 from collections.abc import Collection
@@ -20,6 +19,7 @@ import orjson
 from core import payload as P
 from core.errors import NotFoundError
 from core.store.protocol import VectorStore
+from governance.batches import BatchWriter
 from governance.sqlite import open_db
 
 _SCHEMA = """
@@ -71,44 +71,20 @@ class PackRecord:
 class PackStore:
     """SQLite table of pack records (WAL: the API writes, ``stitch`` commands read).
 
-    ``record`` never waits for the disk: a writer thread commits queued records in batches (one
-    transaction each), so the request path pays a queue put. Reads first wait for the queue to drain."""
+    ``record`` never waits for the disk: a writer thread commits handed-over records in batches (one
+    transaction each, governance.batches), so the request path pays an append. Reads first wait for
+    what was handed over to be committed."""
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._db = open_db(path, _SCHEMA)
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL stays consistent; a crash may lose the last batch
-        self._queue: queue.Queue[tuple | None] = queue.Queue(maxsize=10_000)
-        self._writer = threading.Thread(target=self._drain, name="stitch-pack-writer", daemon=True)
-        self._writer.start()
+        self._writer = BatchWriter(self._write, name="stitch-pack-writer", max_pending=10_000)
 
     def record(self, pack: PackRecord) -> None:
         """Keep one request's record. Callers may choose request ids (X-Request-ID), so a repeated id
         adds a record rather than replacing one: nothing a caller sends can erase what was returned."""
-        try:
-            self._queue.put_nowait(pack)  # frozen: the writer thread serialises it, off the request path
-        except queue.Full:  # the writer is behind: write this one ourselves rather than drop it
-            self._write([pack])
-
-    def _drain(self) -> None:
-        while (pack := self._queue.get()) is not None:
-            batch = [pack]
-            while len(batch) < 500:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:  # stop after this batch: hand the marker back to the outer loop
-                    self._queue.task_done()
-                    self._queue.put(None)
-                    break
-                batch.append(more)
-            try:
-                self._write(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-        self._queue.task_done()
+        self._writer.submit(pack)  # frozen: the writer thread serialises it, off the request path
 
     def _write(self, packs: list[PackRecord]) -> None:
         # orjson writes dataclasses (tuples as lists) as json.dumps(asdict(...)) would, several times faster.
@@ -120,8 +96,8 @@ class PackStore:
             )
 
     def flush(self) -> None:
-        """Wait until every queued record is committed."""
-        self._queue.join()
+        """Wait until every handed-over record is committed."""
+        self._writer.flush()
 
     def get(self, request_id: str) -> PackRecord:
         """The latest record of ``request_id`` (NotFoundError if unknown)."""
@@ -142,9 +118,7 @@ class PackStore:
 
     def close(self) -> None:
         """Commit what is queued, stop the writer, close the file."""
-        if self._writer.is_alive():
-            self._queue.put(None)
-            self._writer.join(timeout=10)
+        self._writer.close()
         self._db.close()
 
 
