@@ -39,7 +39,7 @@ def _request_id(request: Request) -> str:
     return request.state.request_id
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StitchError)
     async def _stitch_error(request: Request, exc: StitchError) -> JSONResponse:
         return error_response(status_for(exc), str(exc), _request_id(request), code=exc.code,
@@ -123,7 +123,7 @@ def create_app(
     app.state.user_token_header = settings.user_token_header
     app.state.user_tokens = UserTokenVerifier.from_settings(settings)
     mcp_running = mount_mcp(app, services, app.state.key_store)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     for module in (health, context, packs, feedback, documents, ingest, entities):
         app.include_router(module.router)
     install_console(app)

@@ -121,14 +121,20 @@ def serve(
 
 def _serve(host: str, port: int, *, held: tuple = ()) -> None:
     """Run the API; ``held`` keys are accepted by this process only (the demo key)."""
-    import uvicorn
-
-    from api.app import create_app
-    from api.serving import announce, withdraw
+    from api.workers import resolved_workers, serve_with_workers
 
     settings = _settings()
-    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    workers = resolved_workers(settings)
     try:
+        if workers > 1:  # decided before the app is imported: the metrics library must learn it first
+            serve_with_workers(settings, host, port, workers, held=held)
+            return
+        import uvicorn
+
+        from api.app import create_app
+        from api.serving import announce, withdraw
+
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
         app = create_app(settings, on_ready=lambda: announce(settings, url, app.state.key_store),
                          on_stop=lambda: withdraw(settings))  # a bad JWKS/PEM file fails here, exit 2
         for key in held:

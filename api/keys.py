@@ -94,6 +94,10 @@ class KeyStore:
         """Accept ``key`` in this process only, never writing it: it is gone when the process is."""
         self._held[key.key_id] = key
 
+    def held(self) -> tuple[ApiKey, ...]:
+        """The keys held in memory (handed to serve workers at spawn: api.workers)."""
+        return tuple(self._held.values())
+
     def revoke_named(self, name: str) -> int:
         """Remove every stored key called ``name`` (keys older versions persisted); how many there were."""
         stale = [k.key_id for k in self._load().values() if k.name == name]

@@ -8,6 +8,8 @@ labelled per document, principal or query. ``GET /metrics`` needs the ``metrics`
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -50,7 +52,11 @@ class Metrics:
         self._stage_names: set[str] = set()
         # labels() takes a lock and builds a key on every call: keep the children (label sets are closed).
         self._children: dict[tuple, tuple] = {}
-        self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry)
+        self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry,
+                                  multiprocess_mode="livesum")
+        # `stitch serve` with workers (api.workers) sets prometheus_client's own variable before the library
+        # loads: every process then writes its values to files there, and GET /metrics sums them all.
+        self._shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished HTTP request."""
@@ -82,5 +88,11 @@ class Metrics:
                 self.ingest_documents.labels(outcome).inc(report[outcome])
 
     def render(self) -> bytes:
-        """Prometheus text exposition."""
-        return generate_latest(self.registry)
+        """Prometheus text exposition (of every serve process, when there are several)."""
+        if not self._shared_dir:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        shared = CollectorRegistry()
+        MultiProcessCollector(shared, path=self._shared_dir)
+        return generate_latest(shared)

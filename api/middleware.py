@@ -115,6 +115,8 @@ class EdgeMiddleware:
         await self.app(scope, _replay(body, pending, receive), send)
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+        if scope.get("state", {}).get("forwarded"):
+            return  # a serve worker forwarded it: the primary that answered records it (api.worker_app)
         route = getattr(scope.get("route"), "path", None) or "unmatched"
         self.metrics.observe_request(method=scope["method"], route=route, status=status, seconds=seconds)
         if not scope["path"].startswith(_AUDITED):

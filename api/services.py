@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.config import Settings
@@ -19,6 +20,15 @@ if TYPE_CHECKING:  # imported where used: `stitch query` should not pay for inge
     from ingest.ledger import Ledger
     from ingest.pipeline import IngestContext
     from retrieval.context import Retriever
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is rewritten (a stat: microseconds per request)."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size, info.st_ino
 
 
 @dataclass
@@ -47,8 +57,26 @@ class Services:
 
         return Ledger(self.settings.ledger_path)
 
-    @cached_property
+    @property
     def retriever(self) -> Retriever:
+        """The retriever of the tuning file's current state, rebuilt when that file changes (``POST /v1/tune``
+        in this process, or in the primary of a serve worker: api.workers); requests already running
+        finish with the retriever they started with."""
+        pinned = self.__dict__.get("_pinned_retriever")
+        if pinned is not None:
+            return pinned
+        stamp = _file_stamp(self.settings.tuning_path)
+        built = self.__dict__.get("_retriever")
+        if built is None or built[0] != stamp:  # two threads racing here both build one: harmless
+            built = self.__dict__["_retriever"] = (stamp, self._build_retriever())
+        return built[1]
+
+    @retriever.setter
+    def retriever(self, value: Retriever) -> None:
+        """Pin a retriever (a benchmark's canned one), whatever the tuning file says."""
+        self.__dict__["_pinned_retriever"] = value
+
+    def _build_retriever(self) -> Retriever:
         from governance.tuning import entity_resolver, load_state
         from retrieval.context import Retriever
         from retrieval.search import SearchPlan
@@ -61,9 +89,8 @@ class Services:
         )
 
     def use_tuning(self) -> None:
-        """Retrieve with the tuning file's state from now on (``POST /v1/tune`` applied a new one);
-        requests already running finish with the retriever they started with."""
-        self.__dict__.pop("retriever", None)
+        """Retrieve with the tuning file's state from now on (``POST /v1/tune`` applied a new one)."""
+        self.__dict__.pop("_retriever", None)
 
     @cached_property
     def feedback(self) -> "FeedbackStore":

@@ -27,7 +27,13 @@ def _key_file(settings: Settings) -> Path:
 
 
 def announce(settings: Settings, url: str, keys: KeyStore) -> None:
-    """Write server.json and a fresh local key that only ``keys`` (this process's store) accepts.
+    """Write server.json and a fresh local key that only ``keys`` (this process's store) accepts."""
+    hold_local_key(settings, keys)
+    write_server_file(settings, url)
+
+
+def hold_local_key(settings: Settings, keys: KeyStore) -> ApiKey:
+    """Mint the local key, hold it in ``keys`` and write its secret to the 0600 key file.
 
     The CLI user already owns the data dir, so the local key may assert any role and id (``stitch query
     --user/--role``) and has the admin scope (``stitch tune fit`` runs inside the server); local keys that
@@ -43,6 +49,11 @@ def announce(settings: Settings, url: str, keys: KeyStore) -> None:
     fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(plaintext)
+    return key
+
+
+def write_server_file(settings: Settings, url: str) -> None:
+    """server.json: where ``stitch query`` finds this server (written once it answers)."""
     _server_file(settings).write_text(json.dumps({"url": url, "pid": os.getpid()}), encoding="utf-8")
 
 

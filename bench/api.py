@@ -86,7 +86,62 @@ def _start_server(scratch: Path, manifest: Path) -> tuple[subprocess.Popen, str,
     return proc, url, key
 
 
-async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[int], out: dict) -> None:
+class _RawResponse:
+    def __init__(self, status_code: int, body: bytes) -> None:
+        self.status_code, self._body = status_code, body
+
+    def json(self) -> dict:
+        return json.loads(self._body)
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection of one closed-loop client (``--client raw``, the default): the
+    request bytes are built with the stdlib and the answer read by Content-Length, so the load generator
+    costs a fraction of httpx's CPU per request — on a 2-core box that CPU is taken from the server."""
+
+    def __init__(self, url: str, key: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self.host, self.port, self.key = host, int(port or 80), key
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, *, json: dict) -> _RawResponse:  # noqa: A002 - httpx's name
+        import json as _json
+
+        body = _json.dumps(json).encode()
+        head = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nAuthorization: Bearer {self.key}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        for attempt in (0, 1):  # a connection the server closed while idle is reopened once
+            if self._streams is None:
+                self._streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self._streams
+            try:
+                writer.write(head + body)
+                status_line = await reader.readline()
+                if not status_line:
+                    raise ConnectionResetError("closed")
+                length, close = 0, False
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                    elif name.lower() == "connection" and value.strip().lower() == "close":
+                        close = True
+                payload = await reader.readexactly(length)
+                if close:
+                    await self.aclose()
+                return _RawResponse(int(status_line.split()[1]), payload)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                await self.aclose()
+                if attempt:
+                    raise
+
+    async def aclose(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
+async def _client(http: httpx.AsyncClient | RawClient, n: int, stop_at: float, budget: list[int], out: dict) -> None:
     i = n
     while time.monotonic() < stop_at and budget[0] > 0:
         budget[0] -= 1
@@ -98,7 +153,7 @@ async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[
             response = await http.post("/v1/context", json=body)
             ok = response.status_code == 200
             kind = f"http {response.status_code}"
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, OSError, asyncio.IncompleteReadError) as error:
             ok, response, kind = False, None, type(error).__name__
         if not ok:  # say what failed: a 503 is back-pressure, a timeout or a 500 is a defect
             out["error_kinds"][kind] = out["error_kinds"].get(kind, 0) + 1
@@ -110,27 +165,61 @@ async def _client(http: httpx.AsyncClient, n: int, stop_at: float, budget: list[
         out["overloaded"] += int(response is not None and response.status_code == 503)
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its live descendants (a multi-process server's workers: STITCH_SERVE_WORKERS)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
 def _cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc), else None."""
+    """User + system CPU seconds so far of process ``pid`` and its live descendants (Linux /proc), else None."""
+    if pid is None:
+        return None
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for member in _tree(pid):
+            try:
+                fields = _stat(member)
+            except OSError:  # exited meanwhile
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, TypeError):
         return None
 
 
-async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int, pid: int | None = None) -> dict:
+async def _load(url: str, key: str, *, clients: int, seconds: float, requests: int, pid: int | None = None,
+                client: str = "raw") -> dict:
     """One level of closed-loop clients. With the server's ``pid``, also its CPU milliseconds per request:
     on a shared box that figure moves far less with other jobs' load than RPS and latency do."""
     out: dict = {"latencies": [], "outside": [], "errors": 0, "overloaded": 0, "error_kinds": {}}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, limits=limits,
                                  timeout=30) as http:
-        await http.post("/v1/context", json={"query": "warm", "principal": {"id": "w", "roles": ["sales"]}})
-        started, cpu_before = time.monotonic(), _cpu_seconds(pid)
+        conns = [RawClient(url, key) if client == "raw" else http for _ in range(clients)]
+        await conns[0].post("/v1/context", json={"query": "warm", "principal": {"id": "w", "roles": ["sales"]}})
+        started, cpu_before, load_before = time.monotonic(), _cpu_seconds(pid), time.process_time()
         budget = [requests]
-        await asyncio.gather(*(_client(http, n, started + seconds, budget, out) for n in range(clients)))
-        elapsed, cpu_after = time.monotonic() - started, _cpu_seconds(pid)
+        await asyncio.gather(*(_client(conns[n], n, started + seconds, budget, out) for n in range(clients)))
+        elapsed, cpu_after, load_after = time.monotonic() - started, _cpu_seconds(pid), time.process_time()
+        for conn in conns:
+            if isinstance(conn, RawClient):
+                await conn.aclose()
     lat = sorted(out["latencies"])
     pct = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1)) if lat else (lambda q: None)
     return {
@@ -142,6 +231,8 @@ async def _load(url: str, key: str, *, clients: int, seconds: float, requests: i
         "outside_retriever_p50_ms": round(statistics.median(out["outside"]) * 1000, 1) if out["outside"] else None,
         "server_cpu_ms_per_request": round((cpu_after - cpu_before) * 1000 / len(lat), 2)
         if lat and cpu_before is not None and cpu_after is not None else None,
+        "load_generator_cpu_ms_per_request": round((load_after - load_before) * 1000 / len(lat), 2) if lat else None,
+        "client": client,
     }
 
 
@@ -186,8 +277,10 @@ async def _beside(url: str, key: str, clients: int, seconds: float, manifests: t
             "query_rps_ratio": round(queries_with["rps"] / max(queries_alone["rps"], 1e-9), 2)}
 
 
-def _levels(url: str, key: str, clients: list[int], seconds: float, requests: int, pid: int | None) -> dict:
-    levels = [asyncio.run(_load(url, key, clients=c, seconds=seconds, requests=requests, pid=pid)) for c in clients]
+def _levels(url: str, key: str, clients: list[int], seconds: float, requests: int, pid: int | None,
+            client: str) -> dict:
+    levels = [asyncio.run(_load(url, key, clients=c, seconds=seconds, requests=requests, pid=pid, client=client))
+              for c in clients]
     base = next((lv for lv in levels if lv["clients"] == 1), None)
     for level in levels:
         if base:
@@ -202,6 +295,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1 << 30, help="upper bound on requests per level")
     parser.add_argument("--manifest", type=Path, default=ROOT / "fixtures" / "manifests" / "wiki.yaml")
     parser.add_argument("--ingest-beside", type=int, default=0, metavar="DOCS")
+    parser.add_argument("--client", choices=("raw", "httpx"), default="raw",
+                        help="load generator: raw keep-alive sockets (cheap) or httpx (what earlier figures used)")
     parser.add_argument("--url")
     parser.add_argument("--key")
     args = parser.parse_args()
@@ -217,13 +312,15 @@ def main() -> None:
                              for i in range(2))
                 result = asyncio.run(_beside(url, key, args.clients[0], args.seconds, pair))
             else:
-                result = _levels(url, key, args.clients, args.seconds, args.requests, proc.pid if proc else None)
+                result = _levels(url, key, args.clients, args.seconds, args.requests, proc.pid if proc else None,
+                                 args.client)
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGINT)
                 proc.wait(timeout=30)
     result.update(cpus=os.cpu_count(), load_avg_1m=round(os.getloadavg()[0], 2), endpoint="POST /v1/context",
-                  corpus=str(args.manifest.name), backend=os.environ.get("STITCH_ENCODER_BACKEND", "default"))
+                  corpus=str(args.manifest.name), backend=os.environ.get("STITCH_ENCODER_BACKEND", "default"),
+                  serve_workers=os.environ.get("STITCH_SERVE_WORKERS", "default"))
     print(json.dumps(result))
 
 

@@ -76,7 +76,7 @@ def main() -> None:
         services = Services(settings)
         ingest_manifests([load_manifest(args.manifest)], services.ingest_context())
         key = KeyStore(settings.keys_path).create(scopes=("context",), roles=("*",), principals=("*",))
-        services.__dict__["retriever"] = _Canned(services.retriever)
+        services.retriever = _Canned(services.retriever)
         server, thread, port = _serve(create_app(settings, services=services), args.http, args.loop)
         connection = http.client.HTTPConnection("127.0.0.1", port)
         body = json.dumps({"query": "Q3 revenue forecast", "principal": {"id": "a", "roles": ["finance"]}})

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     request_queue_max: int = Field(
         256, ge=1, description="HTTP requests waiting for a retrieval thread before HTTP 503 + Retry-After")
     access_log: bool = Field(False, description="uvicorn's per-request access log (the audit trail records every request)")
+    serve_workers: int = Field(
+        1, ge=0, le=64, description="API worker processes of `stitch serve` that answer /v1/context and /v1/search "
+        "(the primary process keeps the store, jobs and every other route; api/workers.py); 1 = one process, "
+        "0 = one per CPU core")
 
     # -- context quality: relevance floor, entity-aware stitching --
     weak_relevance: float = Field(

@@ -90,7 +90,9 @@ def wiki_index(tmp_path_factory, encoder):
 
 @pytest.fixture(scope="session")
 def stitch_server(tmp_path_factory):
-    """A real ``stitch serve`` subprocess with the fixture wiki ingested over HTTP (MCP, client, console tests).
+    """A real ``stitch serve`` subprocess with the fixture wiki ingested over HTTP (MCP, client, console tests),
+    run with two worker processes (api.workers), so every test using it also checks that the API is the same
+    whichever process answers (test_api_server's server runs as one process).
 
     Yields url, an admin-free key (scopes context + ingest + entities:write, any role), env and data dir.
     """
@@ -104,7 +106,7 @@ def stitch_server(tmp_path_factory):
 
     data = tmp_path_factory.mktemp("stitch-server")
     env = {**os.environ, "STITCH_DATA_DIR": str(data), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "STITCH_INGEST_ROOTS": json.dumps([str(FIXTURES)])}
+           "STITCH_INGEST_ROOTS": json.dumps([str(FIXTURES)]), "STITCH_SERVE_WORKERS": "2"}
     key = KeyStore(data / "api_keys.json").create(scopes=("context", "ingest", "entities:write"), roles=("*",),
                                                      principals=("*",))
     port = _free_port()

@@ -153,3 +153,16 @@ def test_tune_route_needs_admin_fits_in_the_serving_process_and_serves_the_resul
     assert services.retriever is not old, "the server retrieves with the new state without a restart"
     assert services.retriever.source_priors == load_state(services.settings.tuning_path).source_priors
     assert services.retriever.source_priors["kb"] > services.retriever.source_priors["chatter"]
+
+
+def test_a_tuning_file_written_by_another_process_is_served_without_a_restart(served):
+    """A serve worker never sees the primary's POST /v1/tune: it rebuilds its retriever when the file changes."""
+    from governance.tuning import save_state
+
+    _, _, services = served
+    old = services.retriever
+    assert services.retriever is old, "unchanged file: the same retriever, no rebuild per request"
+    state = TuningState(fusion="rrf", prefetch_limit=50, entity_weight=2.0, source_priors={"kb": 1.5}, trained_on=9)
+    save_state(state, services.settings.tuning_path)  # as the primary's POST /v1/tune would
+    assert services.retriever is not old and services.retriever.source_priors == {"kb": 1.5}
+    assert services.retriever.plan.fusion == "rrf" and services.retriever.plan.prefetch_limit == 50
