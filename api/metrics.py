@@ -8,9 +8,9 @@ labelled per document, principal or query. ``GET /metrics`` needs the ``metrics`
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from core.config import shared_metrics_dir
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _OUTCOMES = ("added", "updated", "unchanged", "deleted", "failed", "invisible", "chunks")
@@ -54,9 +54,7 @@ class Metrics:
         self._children: dict[tuple, tuple] = {}
         self.jobs_pending = Gauge("stitch_ingest_jobs_pending", "Ingest jobs queued or running", registry=self.registry,
                                   multiprocess_mode="livesum")
-        # `stitch serve` with workers (api.workers) sets prometheus_client's own variable before the library
-        # loads: every process then writes its values to files there, and GET /metrics sums them all.
-        self._shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self._shared_dir = shared_metrics_dir()  # several serve processes (api.workers): sum their files
 
     def observe_request(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished HTTP request."""

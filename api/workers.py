@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.keys import ApiKey
-from core.config import Settings
+from core.config import Settings, share_metrics_across_processes, shared_metrics_dir
 
 log = logging.getLogger("stitch.api")
 
@@ -138,7 +138,7 @@ class WorkerPool:
 
 def _forget_metrics_of(pid: int) -> None:
     """A dead worker's live gauges stop counting (its counters stay: they are history)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if shared_metrics_dir():
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)
@@ -168,9 +168,7 @@ def serve_with_workers(settings: Settings, host: str, port: int, count: int, *, 
 
     rundir = Path(tempfile.mkdtemp(prefix="stitch-serve-"))  # 0700; short, as AF_UNIX paths must be
     (rundir / "metrics").mkdir()
-    # prometheus_client's multi-process mode (read by the library when it is first imported, here and in
-    # every worker, which inherits it): each process's values go to files, GET /metrics sums them.
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(rundir / "metrics")
+    share_metrics_across_processes(rundir / "metrics")  # before prometheus_client is first imported
     public = bind_public(host, port)
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{public.getsockname()[1]}"
     private = _bind_private(rundir / "http.sock")

@@ -248,3 +248,20 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# prometheus_client's own variable (not a Stitch setting): `stitch serve` with workers sets it before the
+# library is first imported, in the primary and (inherited) in every worker; then each process writes its
+# metric values to files there and GET /metrics sums them (api.metrics, api.workers).
+_METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics_across_processes(directory: Path) -> None:
+    """Put this process, and the processes it starts, in prometheus_client's multi-process mode."""
+    os.environ[_METRICS_DIR_VARIABLE] = str(directory)
+
+
+def shared_metrics_dir() -> str | None:
+    """The multi-process metrics directory, when this process is one of several serve processes."""
+    return os.environ.get(_METRICS_DIR_VARIABLE) or None
+
