@@ -211,10 +211,10 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None,  # n
     from fastapi.testclient import TestClient
 
     services = lab.services
-    saved = {k: services.__dict__.get(k) for k in ("store", "retriever")}
+    saved = {k: services.__dict__.get(k) for k in ("store", "_retriever")}  # Services keeps its retriever there
     if wrap_store is not None:
         services.__dict__["store"] = wrap_store(saved["store"] or services.store)
-        services.__dict__.pop("retriever", None)
+        services.__dict__.pop("_retriever", None)
     oracle = AccessOracle.from_manifests(manifest_paths(lab.corpus))
     entities = steward_entities(services)
     judge, plan = Judge(oracle, lab.plan, entities), lab.plan
