@@ -46,8 +46,8 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Message]]:
-    """The whole body (raises _TooLarge past ``limit``), and any non-body message seen meanwhile."""
+async def read_body(receive: Receive, limit: int | None) -> tuple[bytes, list[Message]]:
+    """The whole body (raises _TooLarge past ``limit``; None: no bound), and any non-body message seen meanwhile."""
     parts: list[bytes] = []
     size = 0
     while True:
@@ -56,7 +56,7 @@ async def _read_body(receive: Receive, limit: int) -> tuple[bytes, list[Message]
             return b"".join(parts), [message]
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
+        if limit is not None and size > limit:
             raise _TooLarge
         parts.append(chunk)
         if not message.get("more_body", False):
@@ -107,7 +107,7 @@ class EdgeMiddleware:
         try:
             if declared is not None and declared > self.max_body:
                 raise _TooLarge
-            body, pending = await _read_body(receive, self.max_body)
+            body, pending = await read_body(receive, self.max_body)
         except _TooLarge:
             message = f"request body exceeds {self.max_body} bytes"
             await error_response(413, message, request_id)(scope, receive, send)

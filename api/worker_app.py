@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.keys import KeyStore
 from api.metrics import Metrics
-from api.middleware import EdgeMiddleware
+from api.middleware import EdgeMiddleware, read_body
 from api.offload import Offload
 from api.routes import context
 from api.services import Services
@@ -45,7 +45,7 @@ class PrimaryProxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = scope.setdefault("state", {})
         state["forwarded"] = True  # the primary records metrics and audit for it, once
-        body = await _body(receive)
+        body, _ = await read_body(receive, limit=None)  # the edge middleware has bounded and buffered it
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _HOP and k.lower() != b"x-request-id"]
         headers.append((b"x-request-id", state["request_id"].encode("ascii")))
         target = scope.get("raw_path") or scope["path"].encode("utf-8")
@@ -74,18 +74,6 @@ class PrimaryProxy:
     async def aclose(self) -> None:
         if self._transport is not None:
             await self._transport.aclose()
-
-
-async def _body(receive: Receive) -> bytes:
-    """The whole request body (the edge middleware has already bounded and buffered it)."""
-    parts = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(parts)
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(parts)
 
 
 def create_worker_app(settings: Settings, services: Services, links, *,  # noqa: ANN001 - api.workers.WorkerLinks
