@@ -122,6 +122,7 @@ def test_reusing_a_source_name_needs_an_audited_takeover(confined):
     report = _wait(client, keys["b"], taken.json()["job_id"])["report"]
     assert report["takeovers"] == [{"source": "wiki", "from": "wiki.yaml", "to": "inline:wiki"}]
     assert report["deleted"] == 2
+    client.app.state.audit.flush()  # the request records are queued to a writer that lingers for company
     audit = [json.loads(line) for line in (tmp_path / "data" / "audit.jsonl").read_text().splitlines()]
     assert any(r.get("take_over") and r.get("job_id") == taken.json()["job_id"] for r in audit)
 
