@@ -88,8 +88,10 @@ class Services:
             source_priors=dict(state.source_priors) if state else {},
         )
 
-    def use_tuning(self) -> None:
-        """Retrieve with the tuning file's state from now on (``POST /v1/tune`` applied a new one)."""
+    def use_store(self, store: VectorStore) -> None:
+        """Read and write ``store`` from now on (the leak prober's wrapped store, and back); the tuning-aware
+        retriever is rebuilt over it at its next use. A pinned retriever keeps the store it was built with."""
+        self.__dict__["store"] = store
         self.__dict__.pop("_retriever", None)
 
     @cached_property

@@ -153,8 +153,7 @@ def run_tune(services, *, apply: bool = True, actor: str = "library") -> dict:  
     requests = services.feedback.labelled_requests(services.pack_store)
     result = tune(services.retriever, requests, tuning_path=services.settings.tuning_path, apply=apply,
                   entities=services.entity_registry)
-    if result["applied"]:
-        services.use_tuning()
+    # an applied state is served from the next request on: Services.retriever rebuilds when the file changes
     return {**result, "entity_corrections": corrections}
 
 

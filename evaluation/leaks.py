@@ -211,10 +211,9 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None,  # n
     from fastapi.testclient import TestClient
 
     services = lab.services
-    saved = {k: services.__dict__.get(k) for k in ("store", "_retriever")}  # Services keeps its retriever there
+    real_store = services.store
     if wrap_store is not None:
-        services.__dict__["store"] = wrap_store(saved["store"] or services.store)
-        services.__dict__.pop("_retriever", None)
+        services.use_store(wrap_store(real_store))
     oracle = AccessOracle.from_manifests(manifest_paths(lab.corpus))
     entities = steward_entities(services)
     judge, plan = Judge(oracle, lab.plan, entities), lab.plan
@@ -235,8 +234,8 @@ def probe_lab(lab: LeakLab, *, probes: int, seed: int = 0, wrap_store=None,  # n
                 tally.add(endpoint, outcome, leaks)
             probe_seconds = time.perf_counter() - t0
     finally:
-        for name, value in saved.items():  # un-wrap: later probes of this lab see the real store again
-            services.__dict__.pop(name, None) if value is None else services.__dict__.__setitem__(name, value)
+        if wrap_store is not None:  # un-wrap: later probes of this lab see the real store again
+            services.use_store(real_store)
     classes = {c.cls for c in plan.canaries} | {"jobs", "confinement", "replay"} | ({"jwt"} if lab.idp else set())
     classes = sorted(classes)
     corpus_info = {**lab.info, "documents": len(oracle.docs), "canaries": len(plan.canaries),

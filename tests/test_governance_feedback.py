@@ -166,3 +166,29 @@ def test_a_tuning_file_written_by_another_process_is_served_without_a_restart(se
     save_state(state, services.settings.tuning_path)  # as the primary's POST /v1/tune would
     assert services.retriever is not old and services.retriever.source_priors == {"kb": 1.5}
     assert services.retriever.plan.fusion == "rrf" and services.retriever.plan.prefetch_limit == 50
+
+
+def test_use_store_swaps_the_store_under_the_tuning_aware_retriever(served):
+    """The leak prober's way to serve a wrapped store: the next retriever reads it, also after the tuning file
+    changes, and handing the real store back un-wraps the retriever too."""
+    from governance.tuning import save_state
+
+    _, _, services = served
+    real = services.store
+    assert services.retriever.store is real
+
+    class Wrapped:
+        def __init__(self, inner) -> None:  # noqa: ANN001
+            self.inner = inner
+
+        def __getattr__(self, name: str):  # noqa: ANN204
+            return getattr(self.inner, name)
+
+    wrapped = Wrapped(real)
+    services.use_store(wrapped)
+    assert services.store is wrapped and services.retriever.store is wrapped
+    save_state(TuningState(fusion="rrf", prefetch_limit=50, entity_weight=2.0, source_priors={"kb": 1.5},
+                           trained_on=9), services.settings.tuning_path)
+    assert services.retriever.source_priors == {"kb": 1.5} and services.retriever.store is wrapped
+    services.use_store(real)
+    assert services.store is real and services.retriever.store is real
