@@ -49,8 +49,8 @@ def run_remove_source(settings: Settings, source: str) -> JobReport:
 
     services = Services(settings, on_store_wait=_say)
     services.store  # noqa: B018 - take the store's lock before the ledger is touched
-    try:
-        report = remove_source(source, services.ingest_context())
+    try:  # no model: nothing is encoded
+        report = remove_source(source, services.store, services.ledger, services.entity_registry)
     finally:
         services.store.flush()
     audit_event(settings, "source_remove", actor=cli_actor(), source=source, deleted=report.deleted)

@@ -126,19 +126,19 @@ def ingest_manifests(
     return report
 
 
-def remove_source(source: str, ctx: IngestContext) -> JobReport:
+def remove_source(source: str, store: VectorStore, ledger: Ledger, linker: EntityLinker | None = None) -> JobReport:
     """Delete every document of ``source`` — chunks, ledger rows, entity mentions and the names only it
     gave — and free the source name; the steward's explicit act (``stitch sources remove``), so no
-    delete guard applies. Raises NotFoundError for a name nothing is indexed under."""
+    delete guard applies, and no model: nothing is encoded. Raises NotFoundError for a name nothing is
+    indexed under."""
     started = time.perf_counter()
-    doc_ids = sorted({*ctx.ledger.for_source(source), *ctx.ledger.pending(source)})
-    if not doc_ids and ctx.ledger.source_owner(source) is None:
+    doc_ids = sorted({*ledger.for_source(source), *ledger.pending(source)})
+    if not doc_ids and ledger.source_owner(source) is None:
         raise NotFoundError(f"source {source!r}: nothing is indexed under that name (see `stitch sources list`)")
     report = JobReport(sources=[source])
-    policy = ChunkingPolicy(ctx.settings.chunk_max_tokens, ctx.settings.chunk_overlap_tokens)
-    _delete_gone(source, doc_ids, _Job(ctx, policy, "", report, lambda *_: None, False), keep_all=False)
-    ctx.ledger.release_source(source)
-    ctx.store.flush()
+    _forget_documents(source, doc_ids, store, ledger, linker, report)
+    ledger.release_source(source)
+    store.flush()
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -200,20 +200,26 @@ def _apply_acl_changes(items: list, known: dict[str, LedgerEntry], pending: set[
 
 
 def _delete_gone(source: str, gone: list[str], job: _Job, *, keep_all: bool) -> None:
-    known = job.ctx.ledger.for_source(source)
     if gone and keep_all:
         job.report.warnings.append(
             f"{source}: {len(gone)} document(s) not seen but kept, because some rows could not be read; "
             "fix them and re-run to delete"
         )
         return
-    for doc_id in sorted(gone):
-        job.ctx.store.delete_document(doc_id)
-        job.ctx.store.flush()
-        if job.ctx.linker is not None:  # forgetting reaches the entity registry in the same run
-            job.ctx.linker.forget_document(doc_id)
-        job.ctx.ledger.forget(doc_id)
-        job.report.deleted += int(doc_id in known)
+    _forget_documents(source, gone, job.ctx.store, job.ctx.ledger, job.ctx.linker, job.report)
+
+
+def _forget_documents(source: str, doc_ids: list[str], store: VectorStore, ledger: Ledger,
+                      linker: EntityLinker | None, report: JobReport) -> None:
+    """Delete each document's chunks, entity mentions and ledger row; count the indexed ones as deleted."""
+    known = ledger.for_source(source)
+    for doc_id in sorted(doc_ids):
+        store.delete_document(doc_id)
+        store.flush()
+        if linker is not None:  # forgetting reaches the entity registry in the same run
+            linker.forget_document(doc_id)
+        ledger.forget(doc_id)
+        report.deleted += int(doc_id in known)
 
 
 def _prepare(

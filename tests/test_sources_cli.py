@@ -53,3 +53,17 @@ def test_remove_a_source_everywhere_and_free_its_name(runner, tmp_path):
 def test_an_unknown_source_is_a_clear_error(runner):
     result = runner.invoke(cli, ["sources", "remove", "nope", "--yes"])
     assert result.exit_code == 2 and "'nope'" in result.output and "nothing is indexed" in result.output
+
+
+def test_removing_a_source_never_loads_the_model(runner, tmp_path, monkeypatch):
+    crm = _manifest(tmp_path, "crm", "crm", '{"id": "1", "text": "Zanzibar Freight renewal", "company": "Zanzibar"}\n')
+    assert _json(runner.invoke(cli, ["ingest", crm, "--json"]))["added"] == 1
+
+    def no_model(settings):  # noqa: ANN001, ANN202
+        raise AssertionError("stitch sources remove loaded the encoder")
+
+    monkeypatch.setattr("api.services.load_encoder", no_model)
+    monkeypatch.setattr("core.encoder.load_encoder", no_model)
+    report = _json(runner.invoke(cli, ["sources", "remove", "crm", "--yes", "--json"]))
+    assert report["deleted"] == 1 and report["sources"] == ["crm"]
+    assert _json(runner.invoke(cli, ["sources", "list", "--json"])) == []
