@@ -18,7 +18,7 @@ def _services():  # noqa: ANN202 - api.services.Services
     from api.services import Services
     from core.config import get_settings
 
-    return Services(get_settings())
+    return Services(get_settings(), on_store_wait=lambda message: typer.echo(message, err=True))
 
 
 def _print(data: dict, as_json: bool, human: str) -> None:
@@ -32,7 +32,11 @@ def eval_feedback(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     """Recall@10 and nDCG@10 of today's retrieval on every request experts labelled."""
     from evaluation.feedback import run_feedback_eval
 
-    result = run_feedback_eval(_services())
+    try:  # re-running the labelled requests reads the store: another holder is waited for, saying so
+        result = run_feedback_eval(_services())
+    except StitchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     _print(result, as_json, f"{result['requests']} labelled requests, {result['labels']} labels: "
                             f"nDCG@10 {result['ndcg@10']}, Recall@10 {result['recall@10']}; "
                             f"entity corrections: {_corrections(result['entity_corrections'])}")

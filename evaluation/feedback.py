@@ -133,10 +133,13 @@ def tune(retriever: Retriever, requests: list[LabelledRequest], *, tuning_path, 
 
 def run_feedback_eval(services) -> dict:  # noqa: ANN001 - api.services.Services
     """Recall@10 / nDCG@10 of today's retrieval on every labelled request, plus the entity corrections
-    (pending, applied, skipped or reverted)."""
+    (pending, applied, skipped or reverted). Scoring searches, so it needs the store; with nothing labelled
+    neither the store (another process may hold it) nor the model is opened."""
     requests = services.feedback.labelled_requests(services.pack_store)
+    if requests:
+        services.store  # noqa: B018 - wait for the store's lock (saying so) before the model loads
     return {
-        **score(services.retriever, requests),
+        **score(services.retriever if requests else None, requests),
         "labels": sum(len(r.judgements) for r in requests),
         "entity_corrections": [c.to_dict() for c in services.feedback.entity_corrections()],
     }

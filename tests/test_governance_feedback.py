@@ -192,3 +192,58 @@ def test_use_store_swaps_the_store_under_the_tuning_aware_retriever(served):
     assert services.retriever.source_priors == {"kb": 1.5} and services.retriever.store is wrapped
     services.use_store(real)
     assert services.store is real and services.retriever.store is real
+
+
+@pytest.fixture()
+def cli_env(monkeypatch):
+    from core.config import get_settings
+
+    def point_at(data_dir):  # noqa: ANN001, ANN202 - the CLI's settings: this data dir, a short lock wait
+        monkeypatch.setenv("STITCH_DATA_DIR", str(data_dir))
+        monkeypatch.setenv("STITCH_STORE_LOCK_TIMEOUT", "0.2")
+        get_settings.cache_clear()
+
+    yield point_at
+    get_settings.cache_clear()
+
+
+def test_eval_feedback_with_nothing_labelled_opens_no_store(tmp_path, cli_env, monkeypatch):
+    """Nothing to search: it answers while another process holds the data dir, and loads no model."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from core.store.edge import EdgeStore
+
+    def no_model(settings):  # noqa: ANN001, ANN202
+        raise AssertionError("stitch eval feedback loaded the encoder with nothing to search")
+
+    monkeypatch.setattr("api.services.load_encoder", no_model)
+    cli_env(tmp_path / "data")
+    holder = EdgeStore(Settings(data_dir=tmp_path / "data").qdrant_path)  # as another process's store
+    try:
+        result = CliRunner().invoke(app, ["eval", "feedback", "--json"])
+    finally:
+        holder.close()
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["requests"] == 0 and "waiting" not in result.output
+
+
+def test_eval_feedback_searches_so_it_waits_for_another_store_holder_saying_so(served, cli_env):
+    """Scoring re-runs the labelled requests: it needs the store, waits for its lock, then fails cleanly."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from core.store.edge import EdgeStore
+    from core.store.factory import close_store
+
+    client, headers, services = served
+    _ask(client, headers, TOPICS[0], "req-0")
+    body = {"request_id": "req-0", "principal": {"id": "sam", "roles": ["support"]},
+            "labels": [{"doc_id": "kb:zorblax-sync.md", "label": "relevant"}]}
+    assert client.post("/v1/feedback", headers=headers, json=body).status_code == 200
+    close_store(services.settings)  # the store is now another process's
+    services.use_store(EdgeStore(services.settings.qdrant_path))  # (closed by the fixture)
+    cli_env(services.settings.data_dir)
+    result = CliRunner().invoke(app, ["eval", "feedback", "--json"])
+    assert result.exit_code == 2, result.output
+    assert "waiting up to 0.2 s" in result.output and "error: " in result.output
