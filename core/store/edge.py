@@ -13,6 +13,7 @@ from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
+from core.store.estimates import VisibleEstimates
 from core.store.lock import acquire_store_lock
 from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
 
@@ -75,6 +76,7 @@ class EdgeStore:
         self._path = Path(path)
         self._shard: qe.EdgeShard | None = None
         self._write_lock = threading.Lock()
+        self._estimates = VisibleEstimates()  # what each filter leaves, for SearchPlan (forgotten on every write)
         self._process_lock = acquire_store_lock(self._path, timeout=lock_timeout, on_wait=on_wait)
         try:
             if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
@@ -116,22 +118,26 @@ class EdgeStore:
             )
             for c in chunks
         ]
-        with self._write_lock:
-            self.shard.update(qe.UpdateOperation.upsert_points(points))
+        self._update(qe.UpdateOperation.upsert_points(points))
 
     def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
         if self._shard is None:
             return
         spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
-        with self._write_lock:
-            self.shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(spec)))
+        self._update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(spec)))
 
     def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
         if self._shard is None or not fields:
             return
         spec = access_filter(None, doc_id=doc_id)
+        self._update(qe.UpdateOperation.set_payload_by_filter(_edge_filter(spec), dict(fields)))
+
+    def _update(self, operation: qe.UpdateOperation) -> None:
         with self._write_lock:
-            self.shard.update(qe.UpdateOperation.set_payload_by_filter(_edge_filter(spec), dict(fields)))
+            try:
+                self.shard.update(operation)
+            finally:  # even a failed write may have changed some points
+                self._estimates.forget()
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
@@ -141,25 +147,25 @@ class EdgeStore:
         base = access_filter(acl_tokens, filters)
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
-            flt = _edge_filter(narrow_to_entities(base, spec.entity_ids))
+            narrowed = narrow_to_entities(base, spec.entity_ids)
+            flt = _edge_filter(narrowed)
             request = qe.QueryRequest(
                 limit=query.limit,
                 query=qe.Query.Nearest(_vector(spec), using=spec.using),
                 filter=flt,
                 with_payload=query.with_payload,
-                params=self._params(query, spec, flt),
+                params=self._params(query, spec, narrowed, flt),
             )
         else:
-            filters_by_spec = [(spec, _edge_filter(narrow_to_entities(base, spec.entity_ids)))
-                               for spec in query.prefetches]
+            narrowed = [narrow_to_entities(base, spec.entity_ids) for spec in query.prefetches]
             prefetches = [
                 qe.Prefetch(
                     limit=spec.limit,
                     query=qe.Query.Nearest(_vector(spec), using=spec.using),
-                    filter=flt,
-                    params=self._params(query, spec, flt),
+                    filter=(flt := _edge_filter(spec_filter)),
+                    params=self._params(query, spec, spec_filter, flt),
                 )
-                for spec, flt in filters_by_spec
+                for spec, spec_filter in zip(query.prefetches, narrowed)
             ]
             fusion = (
                 qe.Fusion.Dbsf()
@@ -173,20 +179,24 @@ class EdgeStore:
                                       with_payload=query.with_payload)
         return [_hit(p) for p in self.shard.query(request)]
 
-    def _params(self, query: HybridQuery, spec: PrefetchSpec, flt: qe.Filter | None) -> qe.SearchParams:
+    def _params(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
+                flt: qe.Filter | None) -> qe.SearchParams:
         acorn = qe.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
-        search = self._dense_search(query, spec, flt)
+        search = self._dense_search(query, spec, spec_filter, flt)
         return qe.SearchParams(exact=search.exact, hnsw_ef=search.hnsw_ef, acorn=acorn)
 
-    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, flt: qe.Filter | None) -> DenseSearch:
+    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
+                      flt: qe.Filter | None) -> DenseSearch:
         """Exact scoring for a dense prefetch whose filter leaves few points (at 1M chunks a 1 % role,
         10k points, costs 230 ms of CPU by ACORN and ~7 ms exactly), the wide beam only when the filter
         leaves a large share (a 10 % role at 1M needs no more than the prefetch's limit; docs/serving.md §5).
-        The estimates come from the payload index (~0.03 ms each); sparse prefetches are exact already."""
+        The estimates come from the payload index and are kept per filter (core.store.estimates); sparse
+        prefetches are exact already."""
         if not query.by_estimate(spec):
             return DenseSearch(exact=query.exact, hnsw_ef=query.hnsw_ef)
-        visible = self.shard.count(qe.CountRequest(exact=False, filter=flt))
-        return query.dense_search(visible, lambda: self.shard.count(qe.CountRequest(exact=False)))
+        visible = self._estimates.get(spec_filter, lambda: self.shard.count(qe.CountRequest(exact=False, filter=flt)))
+        return query.dense_search(visible, lambda: self._estimates.get(
+            "collection size", lambda: self.shard.count(qe.CountRequest(exact=False))))
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]

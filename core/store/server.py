@@ -10,6 +10,7 @@ from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
+from core.store.estimates import VisibleEstimates
 from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
@@ -59,6 +60,9 @@ class ServerStore:
         self._shard_number = shard_number
         self._replication_factor = replication_factor
         self._known_to_exist = False
+        # What each filter leaves, for SearchPlan: forgotten on this process's writes, at most a few seconds
+        # old for another replica's (core.store.estimates)
+        self._estimates = VisibleEstimates()
 
     def _exists(self) -> bool:
         """Asked of the server until the collection exists, then remembered: a collection is never
@@ -97,21 +101,30 @@ class ServerStore:
             )
             for c in chunks
         ]
-        self._client.upsert(self._collection, points=points, wait=True)
+        try:
+            self._client.upsert(self._collection, points=points, wait=True)
+        finally:
+            self._estimates.forget()
 
     def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
         if not self._exists():
             return
         spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
-        self._client.delete(
-            self._collection, points_selector=models.FilterSelector(filter=_client_filter(spec)), wait=True
-        )
+        try:
+            self._client.delete(
+                self._collection, points_selector=models.FilterSelector(filter=_client_filter(spec)), wait=True
+            )
+        finally:
+            self._estimates.forget()
 
     def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
         if not fields or not self._exists():
             return
         selector = models.FilterSelector(filter=_client_filter(access_filter(None, doc_id=doc_id)))
-        self._client.set_payload(self._collection, payload=dict(fields), points=selector, wait=True)
+        try:
+            self._client.set_payload(self._collection, payload=dict(fields), points=selector, wait=True)
+        finally:
+            self._estimates.forget()
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
@@ -121,7 +134,8 @@ class ServerStore:
         base = access_filter(acl_tokens, filters)
         if len(query.prefetches) == 1:
             spec = query.prefetches[0]
-            flt = _client_filter(narrow_to_entities(base, spec.entity_ids))
+            narrowed = narrow_to_entities(base, spec.entity_ids)
+            flt = _client_filter(narrowed)
             response = self._client.query_points(
                 self._collection,
                 query=_vector(spec),
@@ -129,20 +143,19 @@ class ServerStore:
                 query_filter=flt,
                 limit=query.limit,
                 with_payload=query.with_payload,
-                search_params=self._params(query, spec, flt),
+                search_params=self._params(query, spec, narrowed, flt),
             )
         else:
-            filters_by_spec = [(spec, _client_filter(narrow_to_entities(base, spec.entity_ids)))
-                               for spec in query.prefetches]
+            narrowed = [narrow_to_entities(base, spec.entity_ids) for spec in query.prefetches]
             prefetch = [
                 models.Prefetch(
                     query=_vector(spec),
                     using=spec.using,
                     limit=spec.limit,
-                    filter=flt,
-                    params=self._params(query, spec, flt),
+                    filter=(flt := _client_filter(spec_filter)),
+                    params=self._params(query, spec, spec_filter, flt),
                 )
-                for spec, flt in filters_by_spec
+                for spec, spec_filter in zip(query.prefetches, narrowed)
             ]
             fusion = (
                 models.FusionQuery(fusion=models.Fusion.DBSF)
@@ -160,18 +173,22 @@ class ServerStore:
             )
         return [_hit(p) for p in response.points]
 
-    def _params(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> models.SearchParams:
+    def _params(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
+                flt: models.Filter | None) -> models.SearchParams:
         acorn = models.AcornSearchParams(enable=True, max_selectivity=query.acorn_max_selectivity) if query.acorn else None
-        search = self._dense_search(query, spec, flt)
+        search = self._dense_search(query, spec, spec_filter, flt)
         return models.SearchParams(exact=search.exact, hnsw_ef=search.hnsw_ef, acorn=acorn)
 
-    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, flt: models.Filter | None) -> DenseSearch:
-        """As ``EdgeStore._dense_search``: the estimates are the server's payload-index cardinality, one
-        cheap round trip each (the collection's size only when the filter leaves too many for exact)."""
+    def _dense_search(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
+                      flt: models.Filter | None) -> DenseSearch:
+        """As ``EdgeStore._dense_search``: the estimates are the server's payload-index cardinality, a round
+        trip each when not kept (the collection's size only when the filter leaves too many for exact)."""
         if not query.by_estimate(spec):
             return DenseSearch(exact=query.exact, hnsw_ef=query.hnsw_ef)
-        visible = self._client.count(self._collection, count_filter=flt, exact=False).count
-        return query.dense_search(visible, lambda: self._client.count(self._collection, exact=False).count)
+        visible = self._estimates.get(
+            spec_filter, lambda: self._client.count(self._collection, count_filter=flt, exact=False).count)
+        return query.dense_search(visible, lambda: self._estimates.get(
+            "collection size", lambda: self._client.count(self._collection, exact=False).count))
 
     def fetch_chunks(
         self, doc_id: str, indexes: Collection[int], *, acl_tokens: Collection[str]
