@@ -35,8 +35,9 @@ class Offload:
         self._mean_seconds = 0.01  # a running mean of one call, for Retry-After
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Offload:
-        return cls(settings.request_threads or available_cores(), max_waiting=settings.request_queue_max)
+    def from_settings(cls, settings: Settings, *, per_core: int = 1) -> Offload:
+        """``request_threads``, or ``per_core`` threads per core when it is 0 (the default)."""
+        return cls(settings.request_threads or per_core * available_cores(), max_waiting=settings.request_queue_max)
 
     async def run(self, func: Callable[..., T], *args: object, **kwargs: object) -> T:
         if self._limiter is None:

@@ -22,6 +22,8 @@ from core.user_tokens import UserTokenVerifier
 from core.version import VERSION
 from governance.audit import query_hasher, trail_for
 
+WORKER_THREADS_PER_CORE = 2  # request threads per core of a worker when Settings.request_threads is 0
+
 # Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, not to the request or response.
 _HOP = frozenset({b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
                   b"transfer-encoding", b"upgrade"})
@@ -103,7 +105,10 @@ def create_worker_app(settings: Settings, services: Services, links, *,  # noqa:
     for key in links.held_keys:
         keys.hold(key)
     app.state.services, app.state.metrics, app.state.key_store = services, metrics, keys
-    app.state.offload = Offload.from_settings(settings)
+    # A worker's store calls wait on the primary's socket without the GIL, so two request threads per core
+    # keep its cores busy: 50 clients, 2 workers, load ~10, 2 / 4 / 6 / 8 threads did 105-108 / 141-175 /
+    # 107-142 / 145 requests/s (docs/serving.md "Serving processes").
+    app.state.offload = Offload.from_settings(settings, per_core=WORKER_THREADS_PER_CORE)
     app.state.audit, app.state.query_hasher = audit, query_hasher(settings)
     app.state.user_token_header = settings.user_token_header
     app.state.user_tokens = UserTokenVerifier.from_settings(settings)

@@ -103,7 +103,8 @@ class Settings(BaseSettings):
     request_threads: int = Field(
         0, ge=0, le=256, description="retrieval calls of HTTP requests running at once (the rest wait on the event "
         "loop, bounded by request_queue_max); 0 = one per CPU core: near idle on 2 cores, 2 threads did 91-94 "
-        "requests/s at 50 clients and 40 threads 70-76 (the GIL, not the encoder, is what they share)")
+        "requests/s at 50 clients and 40 threads 70-76 (the GIL, not the encoder, is what they share); two per "
+        "core in a serve worker (serve_workers), whose store calls wait on the primary without the GIL")
     request_queue_max: int = Field(
         256, ge=1, description="HTTP requests waiting for a retrieval thread before HTTP 503 + Retry-After")
     access_log: bool = Field(False, description="uvicorn's per-request access log (the audit trail records every request)")

@@ -244,3 +244,21 @@ def test_a_dead_worker_is_replaced_and_workers_leave_with_the_primary(workers_se
     while time.monotonic() < deadline and any(alive(p) for p in now):
         time.sleep(0.3)
     assert not any(alive(p) for p in now), "workers do not outlive a SIGKILLed primary"
+
+
+def test_a_worker_runs_two_request_threads_per_core_unless_told(settings):
+    """A worker's store calls wait on the primary's socket, not on the GIL: one thread per core (the
+    single-process default) left its cores idle (docs/serving.md "Serving processes")."""
+    from api.app import create_app
+    from api.services import Services
+    from api.worker_app import create_worker_app
+    from api.workers import WorkerLinks
+    from core.config import available_cores
+
+    links = WorkerLinks(primary_http="/nonexistent/p.sock", store="/nonexistent/s.sock", authkey=b"k" * 32,
+                        held_keys=(), primary_pid=os.getpid())
+    worker = create_worker_app(settings, Services(settings), links)
+    assert worker.state.offload.threads == 2 * available_cores()
+    assert create_app(settings, services=Services(settings)).state.offload.threads == available_cores()
+    pinned = settings.model_copy(update={"request_threads": 3})
+    assert create_worker_app(pinned, Services(pinned), links).state.offload.threads == 3
