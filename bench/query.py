@@ -4,15 +4,19 @@
 
 Vectors are synthetic but clustered like real embeddings (topics + noise, 384-d, unit length) with
 Zipf-distributed BM25 terms, so HNSW sees realistic neighbourhoods. Every chunk carries ``public``
-plus nested selectivity tokens (``sel:50`` on a random 50 %, ``sel:10`` on 10 %, ``sel:1``, ``sel:0.1``),
+plus nested selectivity tokens (``sel:50`` on a random 50 %, ``sel:10`` on 10 %, ``sel:5``, ``sel:3`` — the
+band between exact scoring and ACORN at 1M — ``sel:1``, ``sel:0.1``),
 indexed (payload index on ``acl``) before the bulk load, as ``EdgeStore.ensure_collection`` does.
 For every ACL filter and every search-parameter setting: dense recall@10 against ``exact=True`` under
 the same filter, the hybrid query's recall@10 against the same fusion over an exact dense prefetch,
 p50/p95 of the dense search and of the full hybrid query, and the hybrid query's process CPU time (a
 load-independent input for the capacity model). ``--keep DIR`` keeps (and on a re-run reuses) the built
 store; a build that was stopped resumes where it stopped (every batch is drawn from its own seed, so a
-resumed store holds the same chunks as one built in one go). The JSON also
-gives the store's size on disk and the process RSS per chunk (docs/serving.md §7).
+resumed store holds the same chunks as one built in one go). The HNSW graph is built with
+``--hnsw-m`` / ``--hnsw-ef-construct`` (default: Settings' ``hnsw_m`` / ``hnsw_ef_construct``); a kept store
+keeps the graph it was built with, and a re-run asking for another one stops with an error. The JSON gives
+the graph the store was built with (``graph``, from the shard's own config), its size on disk and the
+process RSS per chunk (docs/serving.md §7).
 """
 
 from __future__ import annotations
@@ -25,19 +29,22 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from core import payload as P
+from core.config import Settings
 from core.models import SparseVector, StoredChunk
 from core.store.edge import EdgeStore
-from core.store.protocol import HybridQuery, PrefetchSpec
+from core.store.protocol import HnswGraph, HybridQuery, PrefetchSpec
 from evaluation.metrics import percentile
 from retrieval.search import SearchPlan
 
 DIM, TOPICS, VOCAB = 384, 2000, 30_000
-SELECTIVITY = {"public": 1.0, "sel:50": 0.5, "sel:10": 0.1, "sel:1": 0.01, "sel:0.1": 0.001}
+SELECTIVITY = {"public": 1.0, "sel:50": 0.5, "sel:10": 0.1, "sel:5": 0.05, "sel:3": 0.03, "sel:1": 0.01,
+               "sel:0.1": 0.001}  # nested: a draw below a share gets that token (adding one changes no other)
 PLAN = SearchPlan()  # what a user gets: the default plan's filtered-search parameters
 _PLAN = dict(hnsw_ef=PLAN.hnsw_ef, acorn=PLAN.acorn, acorn_max_selectivity=PLAN.acorn_max_selectivity,
              exact_max_visible=PLAN.exact_max_visible, hnsw_ef_min_share=PLAN.hnsw_ef_min_share)
@@ -53,6 +60,9 @@ SETTINGS = {  # name: HybridQuery search parameters
     "ef2048": dict(hnsw_ef=2048, acorn=True, acorn_max_selectivity=PLAN.acorn_max_selectivity),  # ACORN as planned
     "acorn+ef384": dict(hnsw_ef=384, acorn=True),  # ACORN below the engine's default 40 % selectivity
     "acorn-all+ef64": dict(hnsw_ef=64, acorn=True, acorn_max_selectivity=1.0),  # ACORN at every selectivity
+    # The band between exact scoring and ACORN (3-5 % of 1M): the plan without ACORN, and with exact up to 60k
+    "plan-noacorn": {**_PLAN, "acorn": False},
+    "plan-exact60k": {**_PLAN, "exact_max_visible": 60_000},
 }
 TARGET_RECALL, TARGET_P95_MS = 0.99, 20.0
 BATCH, SEED = 2000, 7
@@ -88,15 +98,23 @@ def _batch(offset: int, size: int, centres: np.ndarray) -> list[StoredChunk]:
     return batch
 
 
-def build(store: EdgeStore, n: int, centres: np.ndarray) -> float:
-    """Upsert ``n`` chunks in batches (resuming after the last whole batch stored) and optimise; seconds."""
-    started = time.perf_counter()
+def build(store: EdgeStore, n: int, centres: np.ndarray) -> tuple[float, float]:
+    """Upsert ``n`` chunks in batches (resuming after the last whole batch stored) and optimise; wall and
+    process CPU seconds (of this run: a resumed build counts only what it did)."""
+    started, cpu = time.perf_counter(), time.process_time()
     store.ensure_collection(DIM)  # payload indexes (acl among them) exist before the first point
     for offset in range(store.count() // BATCH * BATCH, n, BATCH):
         store.upsert(_batch(offset, min(BATCH, n - offset), centres))
     store.flush()
     store.optimize()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
+
+
+def built_graph(path: Path) -> dict:
+    """The HNSW graph a shard was created with, from the engine's persisted config (engine defaults when
+    it was created without one)."""
+    config = json.loads((path / "edge_config.json").read_text()).get("hnsw_config") or {}
+    return {"m": config.get("m", 16), "ef_construct": config.get("ef_construct", 100)}
 
 
 def _rss() -> int:
@@ -197,21 +215,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this directory")
     parser.add_argument("--settings", nargs="+", choices=sorted(SETTINGS), default=list(SETTINGS),
                         help="search-parameter settings to measure (default: all)")
+    defaults = Settings.model_fields
+    parser.add_argument("--hnsw-m", type=int, default=defaults["hnsw_m"].default,
+                        help="HNSW links per point of a new store (default: Settings.hnsw_m)")
+    parser.add_argument("--hnsw-ef-construct", type=int, default=defaults["hnsw_ef_construct"].default,
+                        help="HNSW build beam of a new store (default: Settings.hnsw_ef_construct)")
     args = parser.parse_args(argv)
+    graph = HnswGraph(m=args.hnsw_m, ef_construct=args.hnsw_ef_construct)
     centres = _unit(np.random.default_rng(SEED).normal(size=(TOPICS, DIM)).astype(np.float32))
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="stitch-bench-"))
     reuse = (scratch / BUILT).exists()
     baseline_rss = _rss()
-    store = EdgeStore(scratch / "edge")
+    store = EdgeStore(scratch / "edge", graph=graph)
     try:
-        seconds = 0.0 if reuse else build(store, args.chunks, centres)
-        if not reuse:
-            (scratch / BUILT).write_text(json.dumps({"chunks": store.count(), "build_seconds": round(seconds, 1)}))
+        if (scratch / "edge" / "edge_config.json").exists() and built_graph(scratch / "edge") != asdict(graph):
+            raise SystemExit(f"{scratch} holds a store built with {built_graph(scratch / 'edge')}, not {asdict(graph)}: "
+                             "pass those --hnsw-m/--hnsw-ef-construct or another --keep directory")
+        if reuse:
+            built = json.loads((scratch / BUILT).read_text())
+        else:
+            seconds, cpu = build(store, args.chunks, centres)
+            built = {"chunks": store.count(), "build_seconds": round(seconds, 1), "build_cpu_seconds": round(cpu, 1),
+                     "build_peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                     "build_load_avg": [round(x, 2) for x in os.getloadavg()]}
+            (scratch / BUILT).write_text(json.dumps(built))
         qrng = np.random.default_rng(11)
         topics = qrng.integers(0, TOPICS, args.queries)
         dense = _unit(centres[topics] + qrng.normal(0, 0.35, (args.queries, DIM)).astype(np.float32) / np.sqrt(DIM) * 4)
         queries = [(tuple(d.tolist()), _sparse(qrng, 6)) for d in dense]
-        result = {"chunks": store.count(), "build_seconds": round(seconds, 1), "reused": reuse,
+        result = {"chunks": store.count(), "reused": reuse, "build": built,
+                  "graph": built_graph(scratch / "edge"),
                   "by_filter": {token: dict(selectivity=share, visible=store.count(acl_tokens=(token,)),
                                             **measure(store, queries, (token,), args.settings))
                                 for token, share in SELECTIVITY.items()}}

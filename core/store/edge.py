@@ -15,13 +15,15 @@ from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
 from core.store.lock import acquire_store_lock
-from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
+from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
     "keyword": qe.PayloadSchemaType.Keyword,
     "integer": qe.PayloadSchemaType.Integer,
     "float": qe.PayloadSchemaType.Float,
 }
+# Below this many kilobytes of vectors a segment is searched without its graph (the engine's default).
+_HNSW_FULL_SCAN_KB = 10_000
 
 
 def _edge_filter(spec: FilterSpec) -> qe.Filter | None:
@@ -68,12 +70,16 @@ class EdgeStore:
 
     Only one process opens a shard: the store holds an OS file lock from open to ``close()``
     (``core.store.lock``); a second opener waits ``lock_timeout`` seconds, then raises StoreError.
+    ``graph`` is how a shard this store creates builds its HNSW graph (None: the engine's m 16 /
+    ef_construct 100); an existing shard keeps its own.
     """
 
     def __init__(
-        self, path: Path, *, lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None
+        self, path: Path, *, lock_timeout: float = 0.0, on_wait: Callable[[str], None] | None = None,
+        graph: HnswGraph | None = None,
     ) -> None:
         self._path = Path(path)
+        self._graph = graph
         self._shard: qe.EdgeShard | None = None
         self._write_lock = threading.Lock()
         self._estimates = VisibleEstimates()  # what each filter leaves, for SearchPlan (forgotten on every write)
@@ -99,6 +105,8 @@ class EdgeStore:
             vectors={P.DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={P.SPARSE: qe.EdgeSparseVectorParams(
                 modifier=qe.Modifier.Idf, full_scan_threshold=SPARSE_FULL_SCAN_THRESHOLD)},
+            hnsw_config=None if self._graph is None else qe.HnswIndexConfig(
+                m=self._graph.m, ef_construct=self._graph.ef_construct, full_scan_threshold=_HNSW_FULL_SCAN_KB),
         )
         self._shard = qe.EdgeShard.create(str(self._path), config)
         for field, kind in P.INDEXED_FIELDS.items():

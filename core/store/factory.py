@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from core.config import Settings
 from core.errors import StoreError
-from core.store.protocol import VectorStore
+from core.store.protocol import HnswGraph, VectorStore
 
 _OPEN: dict[str, VectorStore] = {}
 _LOCK = threading.Lock()
@@ -34,6 +34,7 @@ def close_store(settings: Settings) -> None:
 
 
 def _build(settings: Settings, on_wait: Callable[[str], None] | None) -> VectorStore:
+    graph = HnswGraph(m=settings.hnsw_m, ef_construct=settings.hnsw_ef_construct)
     if settings.qdrant_url:
         from qdrant_client import QdrantClient
 
@@ -45,11 +46,13 @@ def _build(settings: Settings, on_wait: Callable[[str], None] | None) -> VectorS
             settings.collection,
             shard_number=settings.shard_number,
             replication_factor=settings.replication_factor,
+            graph=graph,
         )
     from core.store.edge import EdgeStore
 
     try:
-        return EdgeStore(settings.qdrant_path, lock_timeout=settings.store_lock_timeout, on_wait=on_wait)
+        return EdgeStore(settings.qdrant_path, lock_timeout=settings.store_lock_timeout, on_wait=on_wait,
+                         graph=graph)
     except StoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - qdrant_edge raises plain exceptions

@@ -22,6 +22,16 @@ SPARSE_FULL_SCAN_THRESHOLD = 15_000
 
 
 @dataclass(frozen=True)
+class HnswGraph:
+    """How the dense HNSW graph is built (``Settings.hnsw_m`` / ``hnsw_ef_construct``): links per point and
+    the candidate beam while linking. A collection setting, applied when the collection is created; a
+    collection keeps the graph it was built with (docs/serving.md §5)."""
+
+    m: int
+    ef_construct: int
+
+
+@dataclass(frozen=True)
 class PrefetchSpec:
     """One candidate source of a hybrid query: a dense or sparse nearest search."""
 

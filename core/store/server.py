@@ -11,7 +11,7 @@ from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
-from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HybridQuery, PrefetchSpec
+from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec
 
 _INDEX_KINDS = {
     "keyword": models.PayloadSchemaType.KEYWORD,
@@ -45,7 +45,9 @@ def _hit(point) -> Hit:  # noqa: ANN001
 
 
 class ServerStore:
-    """One collection in a Qdrant server or cluster (or qdrant-client's local mode in tests)."""
+    """One collection in a Qdrant server or cluster (or qdrant-client's local mode in tests). ``graph`` is
+    how a collection this store creates builds its HNSW graph (None: the server's default); an existing
+    collection keeps its own."""
 
     def __init__(
         self,
@@ -54,8 +56,10 @@ class ServerStore:
         *,
         shard_number: int = 1,
         replication_factor: int = 1,
+        graph: HnswGraph | None = None,
     ) -> None:
         self._client = client
+        self._graph = graph
         self._collection = collection
         self._shard_number = shard_number
         self._replication_factor = replication_factor
@@ -76,7 +80,11 @@ class ServerStore:
             return
         self._client.create_collection(
             self._collection,
-            vectors_config={P.DENSE: models.VectorParams(size=dimension, distance=models.Distance.COSINE)},
+            # The graph on the dense vector itself (it overrides the collection's): BM25 has no HNSW graph
+            vectors_config={P.DENSE: models.VectorParams(
+                size=dimension, distance=models.Distance.COSINE,
+                hnsw_config=None if self._graph is None else models.HnswConfigDiff(
+                    m=self._graph.m, ef_construct=self._graph.ef_construct))},
             sparse_vectors_config={P.SPARSE: models.SparseVectorParams(
                 modifier=models.Modifier.IDF,
                 index=models.SparseIndexParams(full_scan_threshold=SPARSE_FULL_SCAN_THRESHOLD))},
