@@ -63,6 +63,8 @@ SETTINGS = {  # name: HybridQuery search parameters
     # The band between exact scoring and ACORN (3-5 % of 1M): the plan without ACORN, and with exact up to 60k
     "plan-noacorn": {**_PLAN, "acorn": False},
     "plan-exact60k": {**_PLAN, "exact_max_visible": 60_000},
+    # filtered HNSW (beam by share) without exact scoring and without ACORN: where plain filtered HNSW strands
+    "hnsw-noacorn": {**_PLAN, "exact_max_visible": None, "acorn": False},
 }
 TARGET_RECALL, TARGET_P95_MS = 0.99, 20.0
 BATCH, SEED = 2000, 7

@@ -20,7 +20,12 @@ from retrieval.prf import DenseFeedback, Feedback, expand_query, rocchio
 
 
 FILTERED_HNSW_EF = 768
-ACORN_MAX_SELECTIVITY = 0.05
+# ACORN (2-hop exploration) only for filters leaving under 1 % of the collection and more points than exact
+# scoring takes (EXACT_MAX_VISIBLE): collections above 3M chunks. At 1M a role seeing 5 % (~50k points, above
+# the exact threshold) cost ~179 ms of CPU per query with ACORN and 10-13 ms without, at recall 0.995 (the
+# cut was 5 %); plain filtered HNSW was measured to strand at 1 % of 1M (0.862), which exact scoring now
+# covers there (docs/serving.md §5 "ACORN band").
+ACORN_MAX_SELECTIVITY = 0.01
 # Dense prefetches whose ACL/filters leave at most this many points are scored exactly: at 1M chunks exact
 # scoring costs ~7 ms at 10k visible and ~25 ms at 100k, while ACORN at 10k visible cost 230 ms and
 # filtered HNSW 25 ms at 100k (docs/serving.md §5, `python -m bench.query --chunks 1000000`).

@@ -113,7 +113,8 @@ SKIPPED = {
     ".venv/bin/python -m bench.assemble --beir ../shared/benchmarks/retrieval/scifact --data /tmp/stitch-eval/scifact": "benchmark on an index `stitch eval retrieval` built (minutes)",
     ".venv/bin/python -m bench.query --with-encoder": "benchmark: builds a 100k-chunk store (minutes)",
     ".venv/bin/python -m bench.query --chunks 100000 --settings engine plan": "benchmark: builds a 100k-chunk store",
-    "nice -n 10 .venv/bin/python -m bench.query --chunks 1000000 --settings engine plan": "benchmark: 1M-chunk store",
+    "nice -n 10 .venv/bin/python -m bench.query --chunks 1000000 --queries 100 --keep /tmp/scale/store-1m-m32 "
+    "--settings engine plan": "benchmark: builds (once, kept) a 1M-chunk store",
     ".venv/bin/python bench/api.py --clients 20 --seconds 20 --ingest-beside 600": "load benchmark with ingest",
     ".venv/bin/python bench/ingest.py --backends onnx-int8 --cases scifact": "benchmark (full SciFact ingest)",
     ".venv/bin/python -m bench.parity --backends onnx-int8 torch": "quality benchmark (two SciFact ingests)",
