@@ -1,5 +1,6 @@
 """File writers for the generated corpus: PDF (matplotlib core fonts, wrapped lines, metadata dates),
-DOCX (python-docx core properties), RFC 5322 e-mail, Markdown/HTML, CSV/JSONL records.
+DOCX (python-docx core properties), RFC 5322 e-mail, Markdown/HTML, CSV/JSONL records. The PDF and DOCX
+drawing (``draw_pdf``, ``draw_docx``) also makes the committed fixtures (fixtures/make_documents.py).
 
 Every file gets the same deliberately wrong mtime (``STALE_MTIME``) so an ingest that dates documents
 by mtime instead of their own date is visible in the evaluation.
@@ -13,6 +14,7 @@ import json
 import os
 import textwrap
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -31,8 +33,31 @@ def _prepare(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
 
 
+@dataclass(frozen=True)
+class PdfLayout:
+    """Type sizes (points) and vertical steps (page fractions) of a drawn PDF; body lines wrap at ``wrap``."""
+
+    title_size: float = 13
+    heading_size: float = 11
+    body_size: float = 9.5
+    heading_step: float = 0.028
+    line_step: float = 0.02
+    section_step: float = 0.018
+    wrap: int = 92
+
+
 def write_pdf(path: Path, title: str, pages: list[Page], created: datetime, header: str) -> None:
-    """A text PDF: running header, bold headings, body lines wrapped at ~90 characters, "Page n of m"."""
+    """A corpus PDF (see ``draw_pdf``) with the stale mtime."""
+    _prepare(path)
+    draw_pdf(path, title, pages, created, header)
+    _stale(path)
+
+
+def draw_pdf(path: Path, title: str, pages: list[Page], created: datetime, header: str,
+             layout: PdfLayout = PdfLayout()) -> None:
+    """A text PDF in the PDF core fonts (Helvetica, not embedded: pdfminer extracts the text exactly):
+    a running header on every page (unstructured's fast strategy drops a page's first line as one), the
+    title on page 1, bold headings, wrapped body lines, "Page n of m"; dates pinned to ``created``."""
     import logging
 
     import matplotlib
@@ -42,7 +67,6 @@ def write_pdf(path: Path, title: str, pages: list[Page], created: datetime, head
     import matplotlib.pyplot as plt
     from matplotlib.backends.backend_pdf import PdfPages
 
-    _prepare(path)
     with plt.rc_context({"pdf.use14corefonts": True, "font.family": "sans-serif"}):
         metadata = {"Title": title, "Author": "Northwind Systems", "CreationDate": created, "ModDate": created}
         with PdfPages(path, metadata=metadata) as pdf:
@@ -51,26 +75,33 @@ def write_pdf(path: Path, title: str, pages: list[Page], created: datetime, head
                 fig.text(0.08, 0.96, header, fontsize=8)
                 y = 0.91
                 if number == 1:
-                    fig.text(0.08, y, title, fontsize=13, weight="bold")
+                    fig.text(0.08, y, title, fontsize=layout.title_size, weight="bold")
                     y -= 0.05
                 for heading, paragraph in sections:
-                    fig.text(0.08, y, heading, fontsize=11, weight="bold")
-                    y -= 0.028
-                    for line in textwrap.wrap(paragraph, 92):
-                        fig.text(0.08, y, line, fontsize=9.5)
-                        y -= 0.02
-                    y -= 0.018
+                    fig.text(0.08, y, heading, fontsize=layout.heading_size, weight="bold")
+                    y -= layout.heading_step
+                    for line in textwrap.wrap(paragraph, layout.wrap):
+                        fig.text(0.08, y, line, fontsize=layout.body_size)
+                        y -= layout.line_step
+                    y -= layout.section_step
                 fig.text(0.08, 0.04, f"Page {number} of {len(pages)}", fontsize=8)
                 pdf.savefig(fig)
                 plt.close(fig)
-    _stale(path)
 
 
 def write_docx(path: Path, title: str, sections: Page, created: datetime) -> None:
-    """A DOCX with a title, one heading per section and core-property dates."""
+    """A corpus DOCX (see ``draw_docx``) with the stale mtime."""
+    _prepare(path)
+    draw_docx(path, title, sections, created)
+    _stale(path)
+
+
+def draw_docx(path: Path, title: str, sections: Page, created: datetime,
+              zip_date: tuple[int, ...] = (2026, 1, 1, 0, 0, 0)) -> None:
+    """A DOCX with a title, one heading per section, core-property dates ``created`` and zip entry dates
+    ``zip_date`` (regenerating gives identical bytes)."""
     import docx
 
-    _prepare(path)
     document = docx.Document()
     document.core_properties.title = title
     document.core_properties.author = "Northwind Systems"
@@ -81,12 +112,11 @@ def write_docx(path: Path, title: str, sections: Page, created: datetime) -> Non
         document.add_heading(heading, level=2)
         document.add_paragraph(paragraph)
     document.save(path)
-    pin_zip(path)
-    _stale(path)
+    pin_zip(path, zip_date)
 
 
 def pin_zip(path: Path, date_time: tuple[int, ...] = (2026, 1, 1, 0, 0, 0)) -> None:
-    """Fixed zip entry dates, so regenerating gives identical bytes (also used by fixtures/make_documents.py)."""
+    """Fixed zip entry dates, so regenerating gives identical bytes."""
     with zipfile.ZipFile(path) as source:
         entries = [(info, source.read(info)) for info in source.infolist()]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:

@@ -98,3 +98,20 @@ def _raw_text(manifests, doc_id: str) -> str:
                     return json.dumps(row, ensure_ascii=False)
         raise AssertionError(doc_id)
     return _document_text(manifests, doc_id)
+
+
+def test_make_documents_redraws_the_committed_contract_files_byte_for_byte(tmp_path, monkeypatch):
+    """The PDFs and DOCX files under manifests/contracts are what fixtures/make_documents.py draws (with the
+    drawing it shares with the generated corpus, evaluation/corpus_files.py): nothing else, nothing changed."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_documents", FIXTURES / "make_documents.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "OUT", tmp_path)
+    script.main()
+    committed = FIXTURES / "manifests" / "contracts"
+    drawn = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert drawn == sorted(p.relative_to(committed) for p in committed.rglob("*") if p.suffix in (".pdf", ".docx"))
+    changed = [str(rel) for rel in drawn if (tmp_path / rel).read_bytes() != (committed / rel).read_bytes()]
+    assert not changed, f"regenerating changes {changed}: re-run fixtures/make_documents.py and commit, or fix it"
