@@ -148,3 +148,21 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("7") == 7.0
     assert 29 <= retry_after_seconds(email.utils.formatdate(now + 30, usegmt=True), now=now) <= 31
     assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+
+
+def test_the_client_models_name_only_what_the_server_schemas_send():
+    """stitch_client mirrors api/schemas instead of importing them (the client installs and runs without the
+    server's packages: tests/test_architecture.py), so this keeps the mirror honest: every field a client
+    model reads is one its server response model has (the server sends every field; the client ignores the
+    ones it does not know)."""
+    from dataclasses import fields
+
+    import api.schemas as s
+    import stitch_client.models as m
+    from api.routes.entities import EntityDetailOut
+
+    mirrors = {m.Citation: s.CitationOut, m.Passage: s.PassageOut, m.ContextPack: s.ContextOut,
+               m.SearchHit: s.SearchHitOut, m.Document: s.DocumentOut, m.Entity: EntityDetailOut}
+    unknown = [f"{model.__name__}.{field.name}" for model, schema in mirrors.items() for field in fields(model)
+               if field.name not in schema.model_fields]
+    assert not unknown, f"the server's response models have no {unknown}"
