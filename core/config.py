@@ -99,8 +99,9 @@ class Settings(BaseSettings):
     encoder_query_threads: int = Field(
         1, ge=1, description="ONNX Runtime intra-op threads per query model call (a short query does not split well)")
     encoder_graph: Literal["plain", "fused"] = Field(
-        "plain", description="ONNX export recipe: 'fused' applies ONNX Runtime's transformer fusions before int8 "
-        "(opt-in: -3 % CPU per passage, docs/serving.md §8), 'plain' the unfused export")
+        "fused", description="ONNX export recipe: 'fused' (default) applies ONNX Runtime's transformer fusions "
+        "before int8 (same plan, same code: SciFact test nDCG@10 dense 0.6637 vs 0.6632, hybrid 0.7348 both; "
+        "query encoding ~25 % faster; docs/serving.md §8); 'plain' the unfused export of earlier versions")
     query_batch_window_ms: float = Field(
         0.0, ge=0, le=50, description="extra wait for company before a queued batch runs; a lone query never waits")
     query_batch_max: int = Field(32, ge=1, le=256, description="queries encoded in one model call at most")

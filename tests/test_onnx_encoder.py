@@ -68,7 +68,8 @@ def test_a_vector_barely_depends_on_its_batch(encoder):
 def test_a_query_alone_and_in_a_batch_gets_the_same_vector(model_cache, tmp_path, encoder):
     """Padding, the attention mask and mean pooling are exact: with fp32 weights a query's vector does
     not depend on the batch it rides in (1e-5). int8 quantises activations with one scale per batch
-    tensor, so there it moves by quantisation noise only (cosine > 0.98 for short queries together)."""
+    tensor, so there it moves by quantisation noise only: cosine > 0.985 for real queries together; a
+    one-word query moves most (``hello``: 0.981 with the plain graph, 0.972-0.977 with the fused default)."""
     from core.batching import BatchingEncoder
 
     queries = ["refund policy", "who approves parental leave for contractors in the Berlin office", "hello"]
@@ -78,7 +79,8 @@ def test_a_query_alone_and_in_a_batch_gets_the_same_vector(model_cache, tmp_path
         assert np.abs(fp32.encode_query(query) - batched[i]).max() < 1e-5
         assert np.abs(BatchingEncoder(fp32).encode_query(query) - batched[i]).max() < 1e-5  # the lone path
     int8 = encoder.encode_queries(queries)
-    assert min(float(encoder.encode_query(q) @ int8[i]) for i, q in enumerate(queries)) > 0.98
+    alone = [float(encoder.encode_query(q) @ int8[i]) for i, q in enumerate(queries)]
+    assert min(alone[:2]) > 0.985 and alone[2] > 0.97
 
 
 def test_query_and_passage_sessions_are_sized_apart(tmp_path, model_cache):
@@ -121,7 +123,7 @@ def test_unwritable_cache_is_a_configuration_error(tmp_path):
 
 
 def test_fused_export_is_fused_before_quantisation(torch_encoder, model_cache, tmp_path):
-    """STITCH_ENCODER_GRAPH=fused: the exported graph carries ONNX Runtime's fused transformer ops (one
+    """STITCH_ENCODER_GRAPH=fused (the default): the exported graph carries ONNX Runtime's fused transformer ops (one
     Attention per layer, fused LayerNorm and GELU), int8 quantises the fused attention as QAttention, and
     the vectors keep the int8 bound to torch."""
     import onnx
@@ -134,13 +136,15 @@ def test_fused_export_is_fused_before_quantisation(torch_encoder, model_cache, t
     fused = load_encoder(settings)
     assert (fused.encode_passages(TEXTS) * torch_encoder.encode_passages(TEXTS)).sum(axis=1).min() > 0.98
     cache = _cache_dir(settings, packaged_model_path())
-    assert cache != _cache_dir(Settings(data_dir=tmp_path, model_cache_dir=model_cache), packaged_model_path())
+    assert settings.encoder_graph == Settings(data_dir=tmp_path).encoder_graph  # what users run
+    plain_settings = Settings(data_dir=tmp_path, model_cache_dir=model_cache, encoder_graph="plain")
+    assert cache != _cache_dir(plain_settings, packaged_model_path())
     fp32 = {n.op_type for n in onnx.load(str(cache / "model.onnx"), load_external_data=False).graph.node}
     int8 = {n.op_type for n in onnx.load(str(cache / "model.int8.onnx"), load_external_data=False).graph.node}
     assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= fp32
     assert "Softmax" not in fp32  # no unfused attention left
     assert {"QAttention", "MatMulInteger"} <= int8
-    plain = load_encoder(Settings(data_dir=tmp_path, model_cache_dir=model_cache))
+    plain = load_encoder(plain_settings)
     policy = ChunkingPolicy(254, 32)
     assert processing_version(fused, policy) != processing_version(plain, policy)  # switching re-embeds
 
