@@ -56,8 +56,9 @@ class Settings(BaseSettings):
     rrf_k: int = Field(2, ge=1, description="RRF constant when fusion = rrf")
     hnsw_m: int = Field(
         32, ge=4, le=128, description="links per point of the dense HNSW graph, fixed when the collection is created "
-        "(an existing collection keeps its graph: re-ingest into a new one to change it); the engine's 16 "
-        "left filtered recall@10 at 0.985 at 1M chunks (docs/serving.md §5)")
+        "(an existing collection keeps its graph: re-ingest into a new one to change it); at 1M chunks the engine's "
+        "16 left filtered dense recall@10 at 0.985, 32 reaches 1.000 at every ACL selectivity for 2.7x the build CPU "
+        "(docs/serving.md §5)")
     hnsw_ef_construct: int = Field(
         200, ge=8, le=2048, description="candidate beam while the HNSW graph is built, fixed when the collection "
         "is created like hnsw_m (engine default 100)")

@@ -21,15 +21,16 @@ from retrieval.prf import DenseFeedback, Feedback, expand_query, rocchio
 
 FILTERED_HNSW_EF = 768
 # ACORN (2-hop exploration) only for filters leaving under 1 % of the collection and more points than exact
-# scoring takes (EXACT_MAX_VISIBLE): collections above 3M chunks. At 1M a role seeing 5 % (~50k points, above
-# the exact threshold) cost ~179 ms of CPU per query with ACORN and 10-13 ms without, at recall 0.995 (the
-# cut was 5 %); plain filtered HNSW was measured to strand at 1 % of 1M (0.862), which exact scoring now
-# covers there (docs/serving.md §5 "ACORN band").
+# scoring takes (EXACT_MAX_VISIBLE): collections above 6M chunks, not measured. At 1M (graph m 32) a role
+# seeing 5 % (49,856 points) cost 177 ms of CPU per hybrid query with ACORN (the cut was 5 %), 35 ms with
+# filtered HNSW and 28 ms scored exactly, all at dense recall 1.000 (docs/serving.md §5 "The ACORN band").
 ACORN_MAX_SELECTIVITY = 0.01
-# Dense prefetches whose ACL/filters leave at most this many points are scored exactly: at 1M chunks exact
-# scoring costs ~7 ms at 10k visible and ~25 ms at 100k, while ACORN at 10k visible cost 230 ms and
-# filtered HNSW 25 ms at 100k (docs/serving.md §5, `python -m bench.query --chunks 1000000`).
-EXACT_MAX_VISIBLE = 30_000
+# Dense prefetches whose ACL/filters leave at most this many points are scored exactly. At 1M chunks (m 32)
+# a 5 % role (49,856 points) exactly: 28 ms of CPU per hybrid query and hybrid recall@10 1.000, by filtered
+# HNSW 35 ms and 0.989 (the 500-deep prefetch walks a filtered graph); at 100k half the chunks (50,068)
+# exactly: the same CPU as HNSW (11.3 vs 11.5 ms), hybrid recall 1.000 vs 0.978 (was 30,000 until then; ACORN
+# at 10k visible cost 230 ms; docs/serving.md §5, `python -m bench.query`).
+EXACT_MAX_VISIBLE = 60_000
 # The wide beam only where it is needed: a filter leaving half of 100k chunks needs ef 768 for recall 0.99,
 # one leaving 10 % of 1M reaches 1.000 with the engine's beam, which is at least the prefetch depth (500),
 # while ef 768 doubles its dense search (17 → 10 ms; docs/serving.md §5).
