@@ -141,11 +141,8 @@ class EdgeStore:
         self._update(qe.UpdateOperation.set_payload_by_filter(_edge_filter(spec), dict(fields)))
 
     def _update(self, operation: qe.UpdateOperation) -> None:
-        with self._write_lock:
-            try:
-                self.shard.update(operation)
-            finally:  # even a failed write may have changed some points
-                self._estimates.forget()
+        with self._write_lock, self._estimates.writing():
+            self.shard.update(operation)
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None

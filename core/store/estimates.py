@@ -17,7 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 
 TTL_SECONDS = 5.0
 MAX_FILTERS = 4096  # distinct filters kept (principals × narrowing); the least recently used go first
@@ -50,6 +51,15 @@ class VisibleEstimates:
                 while len(self._known) > self.size:
                     self._known.popitem(last=False)
         return value
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write to the collection: every estimate is forgotten once it returns or fails (a failed
+        write may still have changed some points)."""
+        try:
+            yield
+        finally:
+            self.forget()
 
     def forget(self) -> None:
         """Drop every estimate (this process wrote to the collection)."""

@@ -109,30 +109,24 @@ class ServerStore:
             )
             for c in chunks
         ]
-        try:
+        with self._estimates.writing():
             self._client.upsert(self._collection, points=points, wait=True)
-        finally:
-            self._estimates.forget()
 
     def delete_document(self, doc_id: str, *, keep: Collection[str] = ()) -> None:
         if not self._exists():
             return
         spec = FilterSpec(access_filter(None, doc_id=doc_id).must, tuple(keep))
-        try:
+        with self._estimates.writing():
             self._client.delete(
                 self._collection, points_selector=models.FilterSelector(filter=_client_filter(spec)), wait=True
             )
-        finally:
-            self._estimates.forget()
 
     def set_document_payload(self, doc_id: str, fields: Mapping[str, object]) -> None:
         if not fields or not self._exists():
             return
         selector = models.FilterSelector(filter=_client_filter(access_filter(None, doc_id=doc_id)))
-        try:
+        with self._estimates.writing():
             self._client.set_payload(self._collection, payload=dict(fields), points=selector, wait=True)
-        finally:
-            self._estimates.forget()
 
     def search(
         self, query: HybridQuery, *, acl_tokens: Collection[str], filters: SearchFilters | None = None
