@@ -20,6 +20,7 @@ import json
 import os
 import pstats
 import tempfile
+import time
 from pathlib import Path
 
 from api.services import Services
@@ -68,14 +69,17 @@ def measure(retriever: Retriever, n: int, beir: Path | None = None) -> dict:
         retriever.context(request)
     phases: dict[str, list[float]] = {}
     for request in _requests(n, beir):
-        for phase, ms in retriever.context(request).timings_ms.items():
+        cpu = time.process_time()
+        timings = retriever.context(request).timings_ms
+        phases.setdefault("cpu", []).append((time.process_time() - cpu) * 1000)
+        for phase, ms in timings.items():
             phases.setdefault(phase, []).append(ms)
     return {phase: _stats(values) for phase, values in phases.items()}
 
 
-def profile(retriever: Retriever, n: int) -> dict:
+def profile(retriever: Retriever, n: int, beir: Path | None = None) -> dict:
     """Calls and cumulative ms per request of the hot spots, under cProfile."""
-    requests = _requests(n)
+    requests = _requests(n, beir)
     profiler = cProfile.Profile()
     profiler.enable()
     for request in requests:
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"requests": args.requests, "corpus": str(args.beir or args.manifest),
                "phases_ms": measure(retriever, args.requests, args.beir), "load_avg_1m": round(os.getloadavg()[0], 2)}
         if args.profile:
-            out["profile"] = profile(retriever, min(args.requests, 80))
+            out["profile"] = profile(retriever, min(args.requests, 80), args.beir)
         retriever.store.close()
     print(json.dumps(out, indent=2))
     return 0
