@@ -4,7 +4,9 @@
 
 Ingests a manifest (the fixture wiki by default) into a scratch data dir (or reuses ``--data``), then
 calls ``Retriever.context`` ``--requests`` times, cycling the queries and roles of bench/api.py, and
-prints one JSON object: p50/p95 of the total and of each phase the pack reports (``timings_ms``).
+prints one JSON object: p50/p95 of the total and of each phase the pack reports (``timings_ms``), and
+``cpu``: the process's CPU time per ``context()`` call, every thread included (the query encoder's batching
+thread too), which is the figure to compare on a shared machine.
 ``--beir DIR --data INDEX`` instead times BEIR test queries on an index that ``stitch eval retrieval``
 built (e.g. SciFact, 10,801 chunks: issue 13's "in-process /v1/context p95 ≤ 15 ms"), as its evaluation
 principal sees it. ``--profile`` also runs the requests once more under cProfile and reports the calls per request and
