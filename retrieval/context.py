@@ -96,7 +96,7 @@ class Retriever:
         hits = result.hits
         if request.min_relevance is not None:
             relevance = hit_relevance(self.store, result.vectors, [redact_hit(h, tokens) for h in hits],
-                                      acl_tokens=tokens, filters=request.filters)
+                                      acl_tokens=tokens)
             hits = [h for h in hits if relevance[h.point_id] >= request.min_relevance]
         return [redact_hit(h, tokens) for h in hits], result.timings_ms
 
@@ -109,7 +109,7 @@ class Retriever:
         t_assemble = time.perf_counter()
         # relevance is computed on the text as this principal may see it (redacted values do not count)
         relevance = hit_relevance(self.store, result.vectors, [redact_hit(h, tokens) for h in result.hits],
-                                  acl_tokens=tokens, filters=request.filters)
+                                  acl_tokens=tokens)
         hits = [h for h in result.hits if relevance[h.point_id] >= (request.min_relevance or 0.0)]
         spans = drop_duplicates(merge_hits(hits))
         spans = select_spans(spans, top_k=request.top_k, max_tokens=request.max_tokens)

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from core import payload as P
-from core.models import Hit, SearchFilters
+from core.models import Hit
 from core.sparse import sparse_document_vector
-from core.store.protocol import HybridQuery, PrefetchSpec, VectorStore
+from core.store.protocol import VectorStore
 from retrieval.search import QueryVectors
 
 LEXICAL_WEIGHT = 0.6
@@ -36,19 +36,13 @@ def _term_share(query_terms: frozenset[int], payload: dict) -> float:
 
 def hit_relevance(
     store: VectorStore, vectors: QueryVectors, hits: list[Hit], *, acl_tokens: Collection[str],
-    filters: SearchFilters | None = None,
 ) -> dict[str, float]:
-    """Relevance in [0, 1] per hit point id (one extra dense query, ACL-filtered like every query).
-
-    A hit outside the dense query's top results gets that query's lowest cosine (an upper bound)."""
+    """Relevance in [0, 1] per hit point id: the store scores exactly these hits against the query's dense
+    vector (one id-restricted, ACL-filtered query), so every hit gets its own cosine."""
     if not hits:
         return {}
-    depth = max(50, 2 * len(hits))
-    query = HybridQuery((PrefetchSpec(P.DENSE, vectors.dense, depth),), limit=depth, with_payload=False)
-    dense = store.search(query, acl_tokens=acl_tokens, filters=filters)  # scores only: no payload decoded
-    cosine = {h.point_id: h.score for h in dense}
-    floor = min(cosine.values(), default=0.0)
+    cosine = store.dense_scores(vectors.dense, [h.point_id for h in hits], acl_tokens=acl_tokens)
     terms = frozenset(vectors.sparse.indices)
-    return {h.point_id: round(min(1.0, max(0.0, cosine.get(h.point_id, floor),
+    return {h.point_id: round(min(1.0, max(0.0, cosine.get(h.point_id, 0.0),
                                            LEXICAL_WEIGHT * _term_share(terms, h.payload))), 4)
             for h in hits}

@@ -45,3 +45,64 @@ def test_http_body_accepts_min_relevance_and_returns_weak():
     with pytest.raises(ValueError):
         ContextIn.model_validate({"query": "x", "principal": {"id": "a", "roles": ["sales"]}, "min_relevance": 2})
     assert {"weak", "relevance"} <= set(ContextOut.model_fields)
+
+
+class _CountingStore:
+    """The index's store, counting the searches a request makes."""
+
+    def __init__(self, store):
+        self._store, self.searches = store, []
+
+    def search(self, query, **kw):
+        self.searches.append(query)
+        return self._store.search(query, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+def test_a_context_request_without_entities_makes_one_nearest_search(retriever):
+    """The fused query is the only search over the collection: relevance asks the store to score exactly the
+    hits (``dense_scores``), not for a second, deeper dense query."""
+    from dataclasses import replace
+
+    question = "How fast must the on-call engineer acknowledge a SEV1 page?"
+    counting = _CountingStore(retriever.store)
+    pack = replace(retriever, store=counting).context(ContextRequest(question, STAFF))
+    assert len(counting.searches) == 1, [len(q.prefetches) for q in counting.searches]
+    assert pack.passages and not pack.weak
+
+
+def test_relevance_of_a_hit_far_down_the_dense_ranking_is_its_own_cosine(tmp_path, encoder):
+    """A hit that BM25 found but the dense side ranks below its top 50 keeps its own (low) cosine; a 50-deep
+    relevance query gave it that query's lowest cosine, an overstatement that could lift it over a floor."""
+    from core import payload as P
+    from core.access import principal_tokens
+    from core.models import StoredChunk
+    from core.payload import chunk_point_id
+    from core.sparse import sparse_document_vector
+    from core.store.edge import EdgeStore
+    from core.store.protocol import HybridQuery, PrefetchSpec
+    from retrieval.relevance import hit_relevance
+    from retrieval.search import encode_query
+
+    topics = ["refund policy for enterprise customers", "on-call paging and incident escalation",
+              "parental leave and holidays", "quarterly revenue forecast", "contract liability caps",
+              "laptop encryption standard", "travel expense approvals", "customer renewal pricing"]
+    texts = [f"Note {i}: {topics[i % len(topics)]}, revision {i // len(topics)}." for i in range(96)]
+    store = EdgeStore(tmp_path / "edge")
+    store.ensure_collection(encoder.dimension)
+    dense = encoder.encode_passages(texts)
+    store.upsert([StoredChunk(chunk_point_id(f"wiki:n{i}", 0, f"h{i}"), tuple(dense[i].tolist()),
+                              sparse_document_vector(t), {P.DOC_ID: f"wiki:n{i}", P.TEXT: t, P.ACL: ["role:staff"]})
+                  for i, t in enumerate(texts)])
+    store.flush()
+    tokens = principal_tokens(Principal("u", ("staff",)))
+    vectors = encode_query(encoder, "who signs off a refund for an enterprise customer")
+    ranked = store.search(HybridQuery((PrefetchSpec(P.DENSE, vectors.dense, 96),), limit=96), acl_tokens=tokens)
+    deep = ranked[80:]
+    assert deep[0].score < ranked[49].score - 0.03  # the deep hits are clearly below the 50th cosine
+    relevance = hit_relevance(store, vectors, deep, acl_tokens=tokens)
+    for hit in deep:
+        assert relevance[hit.point_id] == pytest.approx(max(0.0, hit.score), abs=2e-3), hit.payload[P.TEXT]
+    store.close()

@@ -89,6 +89,25 @@ def test_hybrid_fusion_combines_both_prefetches(loaded, encoder):
         assert all(h.payload[P.ACL] and "role:sales" in h.payload[P.ACL] for h in hits)
 
 
+def test_dense_scores_are_exact_cosines_of_exactly_the_visible_points_asked(loaded, encoder):
+    """``dense_scores``: each requested chunk's exact cosine to the vector; ACL-filtered, so a chunk the
+    caller may not see (or that does not exist) gets no score at all."""
+    text = "when are renewals quoted"
+    vector = tuple(encoder.encode_query(text).tolist())
+    everything = loaded.search(_dense(encoder, text, limit=20), acl_tokens=["role:sales", "role:finance"])
+    cosine = {h.point_id: h.score for h in everything}
+    asked = [h.point_id for h in everything] + ["00000000-0000-0000-0000-000000000000"]
+    sales = loaded.dense_scores(vector, asked, acl_tokens=["role:sales"])
+    visible = {h.point_id for h in everything if "role:sales" in h.payload[P.ACL]}
+    assert set(sales) == visible and len(visible) == 4
+    assert all(sales[i] == pytest.approx(cosine[i], abs=1e-4) for i in visible)
+    assert loaded.dense_scores(vector, asked, acl_tokens=[]) == {}  # no tokens: deny by default
+    assert loaded.dense_scores(vector, [], acl_tokens=["role:sales"]) == {}
+    last = everything[-1].point_id  # the least similar point is scored as exactly as the best
+    assert loaded.dense_scores(vector, [last], acl_tokens=["role:sales", "role:finance"])[last] == pytest.approx(
+        cosine[last], abs=1e-4)
+
+
 def test_filters_on_source_entity_and_date(loaded, encoder):
     query = _dense(encoder, "renewal")
     assert set(_docs(loaded.search(query, acl_tokens=["role:sales"], filters=SearchFilters(sources=("crm",))))) == {"crm:acme"}

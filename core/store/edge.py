@@ -226,6 +226,18 @@ class EdgeStore:
         ))
         return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
 
+    def dense_scores(
+        self, vector: tuple[float, ...], point_ids: Collection[str], *, acl_tokens: Collection[str]
+    ) -> dict[str, float]:
+        if not point_ids or self._shard is None:
+            return {}
+        acl = _edge_filter(access_filter(acl_tokens))
+        points = self.shard.query(qe.QueryRequest(
+            limit=len(point_ids), query=qe.Query.Nearest(list(vector), using=P.DENSE), with_payload=False,
+            filter=qe.Filter(must=[acl, qe.HasIdCondition(set(point_ids))]), params=qe.SearchParams(exact=True),
+        ))
+        return {str(p.id): float(p.score) for p in points}
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:

@@ -129,6 +129,13 @@ class VectorStore(Protocol):
         """Stored dense vectors of these chunks, ACL-filtered (dense pseudo-relevance feedback)."""
         ...
 
+    def dense_scores(
+        self, vector: tuple[float, ...], point_ids: Collection[str], *, acl_tokens: Collection[str]
+    ) -> dict[str, float]:
+        """The dense cosine of each of these chunks to ``vector``, scored exactly and ACL-filtered: a chunk the
+        caller may not see has no score (the relevance of a request's hits, retrieval/relevance.py)."""
+        ...
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:

@@ -28,7 +28,8 @@ from core.store.protocol import HybridQuery, VectorStore
 log = logging.getLogger("stitch.store")
 
 # What a worker may ask: the reads, each ACL-filtered inside the engine (VectorStore's docstrings).
-READS = frozenset({"search", "fetch_chunks", "fetch_neighbours", "dense_vectors", "document_chunks", "count", "ready"})
+READS = frozenset({"search", "fetch_chunks", "fetch_neighbours", "dense_vectors", "dense_scores", "document_chunks",
+                   "count", "ready"})
 
 
 class StoreHost:
@@ -129,6 +130,11 @@ class RemoteStore:
 
     def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
         return self._call("dense_vectors", tuple(point_ids), acl_tokens=tuple(acl_tokens))
+
+    def dense_scores(
+        self, vector: tuple[float, ...], point_ids: Collection[str], *, acl_tokens: Collection[str]
+    ) -> dict[str, float]:
+        return self._call("dense_scores", tuple(vector), tuple(point_ids), acl_tokens=tuple(acl_tokens))
 
     def document_chunks(self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000) -> list[Hit]:
         tokens = None if acl_tokens is None else tuple(acl_tokens)

@@ -215,6 +215,19 @@ class ServerStore:
         )
         return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
 
+    def dense_scores(
+        self, vector: tuple[float, ...], point_ids: Collection[str], *, acl_tokens: Collection[str]
+    ) -> dict[str, float]:
+        if not point_ids or not self._exists():
+            return {}
+        acl = _client_filter(access_filter(acl_tokens))
+        response = self._client.query_points(
+            self._collection, query=list(vector), using=P.DENSE, limit=len(point_ids), with_payload=False,
+            query_filter=models.Filter(must=[acl, models.HasIdCondition(has_id=list(point_ids))]),
+            search_params=models.SearchParams(exact=True),
+        )
+        return {str(p.id): float(p.score) for p in response.points}
+
     def document_chunks(
         self, doc_id: str, *, acl_tokens: Collection[str] | None, limit: int = 10_000
     ) -> list[Hit]:
