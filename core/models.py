@@ -99,6 +99,8 @@ class Hit:
     point_id: str
     score: float
     payload: dict
+    # The chunk's exact dense cosine to the query, when the query asked for it (HybridQuery.with_dense_score)
+    dense_score: float | None = None
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,9 @@ class Retriever:
         if self.reranker is None:
             self.reranker = load_reranker(self.settings)
 
-    def run_search(self, request: ContextRequest, *, limit: int) -> SearchResult:
-        """Entities in the query, hybrid search with an entity prefetch, optional rerank."""
+    def run_search(self, request: ContextRequest, *, limit: int, dense_scores: bool = False) -> SearchResult:
+        """Entities in the query, hybrid search with an entity prefetch, optional rerank; ``dense_scores``:
+        the fused hits come with their exact dense cosine, which their relevance is measured by."""
         tokens = principal_tokens(request.principal)
         check_filters(self.store, request.filters, acl_tokens=tokens)
         t0 = time.perf_counter()
@@ -78,7 +79,7 @@ class Retriever:
         t1 = time.perf_counter()
         hits = search_chunks(
             self.store, vectors, acl_tokens=tokens, limit=limit, plan=self.plan, filters=request.filters,
-            entity_ids=entity_ids,
+            entity_ids=entity_ids, dense_scores=dense_scores,
         )
         hits = apply_source_priors(hits, self.source_priors)
         t2 = time.perf_counter()
@@ -91,7 +92,7 @@ class Retriever:
 
     def search(self, request: ContextRequest, *, limit: int | None = None) -> tuple[list[Hit], dict]:
         """Ranked chunk hits for a request (``/v1/search``), text as the principal may see it, plus timings."""
-        result = self.run_search(request, limit=limit or request.top_k)
+        result = self.run_search(request, limit=limit or request.top_k, dense_scores=request.min_relevance is not None)
         tokens = principal_tokens(request.principal)
         hits = result.hits
         if request.min_relevance is not None:
@@ -105,7 +106,7 @@ class Retriever:
         started = time.perf_counter()
         tokens = principal_tokens(request.principal)
         # Search deeper than top_k: merging hits of one document and dedupe shrink the list.
-        result = self.run_search(request, limit=max(request.top_k * 3, 20))
+        result = self.run_search(request, limit=max(request.top_k * 3, 20), dense_scores=True)
         t_assemble = time.perf_counter()
         # relevance is computed on the text as this principal may see it (redacted values do not count)
         relevance = hit_relevance(self.store, result.vectors, [redact_hit(h, tokens) for h in result.hits],

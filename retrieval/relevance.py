@@ -38,10 +38,14 @@ def hit_relevance(
     store: VectorStore, vectors: QueryVectors, hits: list[Hit], *, acl_tokens: Collection[str],
 ) -> dict[str, float]:
     """Relevance in [0, 1] per hit point id: the store scores exactly these hits against the query's dense
-    vector (one id-restricted, ACL-filtered query), so every hit gets its own cosine."""
+    vector (one id-restricted, ACL-filtered query), so every hit gets its own cosine; hits that came with
+    one from the fused query (``Hit.dense_score``) are not asked again."""
     if not hits:
         return {}
-    cosine = store.dense_scores(vectors.dense, [h.point_id for h in hits], acl_tokens=acl_tokens)
+    cosine = {h.point_id: h.dense_score for h in hits if h.dense_score is not None}
+    unscored = [h.point_id for h in hits if h.dense_score is None]
+    if unscored:
+        cosine |= store.dense_scores(vectors.dense, unscored, acl_tokens=acl_tokens)
     terms = frozenset(vectors.sparse.indices)
     return {h.point_id: round(min(1.0, max(0.0, cosine.get(h.point_id, 0.0),
                                            LEXICAL_WEIGHT * _term_share(terms, h.payload))), 4)

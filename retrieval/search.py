@@ -74,13 +74,15 @@ class SearchPlan:
         return cls(prefetch_limit=settings.prefetch_limit, rrf_k=settings.rrf_k, fusion=settings.fusion)
 
     def query(self, prefetches: Sequence[PrefetchSpec], *, limit: int,
-              weights: tuple[float, ...] | None = None) -> HybridQuery:
+              weights: tuple[float, ...] | None = None, with_dense_score: bool = False) -> HybridQuery:
         """A store query of ``prefetches`` with this plan's fusion and search parameters (beam, ACORN,
-        exact scoring), so every query of a request searches the way the plan says."""
+        exact scoring), so every query of a request searches the way the plan says; ``with_dense_score``:
+        hits come with their exact dense cosine (``Hit.dense_score``, for retrieval/relevance.py)."""
         return HybridQuery(
             tuple(prefetches), limit=limit, fusion=self.fusion, rrf_k=self.rrf_k, weights=weights, exact=self.exact,
             hnsw_ef=self.hnsw_ef, acorn=self.acorn, acorn_max_selectivity=self.acorn_max_selectivity,
             exact_max_visible=self.exact_max_visible, hnsw_ef_min_share=self.hnsw_ef_min_share,
+            with_dense_score=with_dense_score,
         )
 
     def tuned(self, state: TuningState | None) -> "SearchPlan":
@@ -141,15 +143,18 @@ def _prefetches(
 def search_chunks(
     store: VectorStore, vectors: QueryVectors, *, acl_tokens: Collection[str], limit: int,
     plan: SearchPlan = SearchPlan(), filters: SearchFilters | None = None,
-    entity_ids: tuple[str, ...] = (),
+    entity_ids: tuple[str, ...] = (), dense_scores: bool = False,
 ) -> list[Hit]:
-    """Ranked chunk hits visible to ``acl_tokens``; ``entity_ids`` add a prefetch narrowed to those entities."""
-    def run(query_vectors: QueryVectors, n: int) -> list[Hit]:
-        return _fused_query(store, query_vectors, plan, n, acl_tokens, filters, entity_ids)
+    """Ranked chunk hits visible to ``acl_tokens``; ``entity_ids`` add a prefetch narrowed to those entities;
+    ``dense_scores``: each hit comes with its exact dense cosine to the query (``Hit.dense_score``)."""
+    def run(query_vectors: QueryVectors, n: int, scored: bool = False) -> list[Hit]:
+        return _fused_query(store, query_vectors, plan, n, acl_tokens, filters, entity_ids, scored)
 
+    moved = vectors
     if (plan.feedback and plan.mode != "dense") or (plan.dense_feedback and plan.mode != "sparse"):
-        vectors = _feedback_vectors(store, vectors, plan, run, acl_tokens)
-    return fuse_documents(run(vectors, limit), plan.doc_fusion)
+        moved = _feedback_vectors(store, vectors, plan, run, acl_tokens)
+    # the cosines are the caller's query's: a dense vector moved by feedback is not what relevance measures
+    return fuse_documents(run(moved, limit, dense_scores and moved.dense == vectors.dense), plan.doc_fusion)
 
 
 def _feedback_vectors(
@@ -173,7 +178,7 @@ def _feedback_vectors(
 
 def _fused_query(
     store: VectorStore, vectors: QueryVectors, plan: SearchPlan, limit: int, acl_tokens: Collection[str],
-    filters: SearchFilters | None, entity_ids: tuple[str, ...],
+    filters: SearchFilters | None, entity_ids: tuple[str, ...], dense_scores: bool = False,
 ) -> list[Hit]:
     fused = plan.mode == "hybrid"
     # Fusion returns up to the union of its prefetches, so each need not be as deep as ``limit``.
@@ -182,7 +187,7 @@ def _fused_query(
     if not specs:
         return []
     uniform = all(w == 1.0 for w in weights)
-    query = plan.query(specs, limit=limit, weights=None if uniform else tuple(weights))
+    query = plan.query(specs, limit=limit, weights=None if uniform else tuple(weights), with_dense_score=dense_scores)
     return store.search(query, acl_tokens=acl_tokens, filters=filters)
 
 

@@ -51,25 +51,31 @@ class _CountingStore:
     """The index's store, counting the searches a request makes."""
 
     def __init__(self, store):
-        self._store, self.searches = store, []
+        self._store, self.searches, self.scored = store, [], []
 
     def search(self, query, **kw):
         self.searches.append(query)
         return self._store.search(query, **kw)
 
+    def dense_scores(self, vector, point_ids, **kw):
+        self.scored.append(tuple(point_ids))
+        return self._store.dense_scores(vector, point_ids, **kw)
+
     def __getattr__(self, name):
         return getattr(self._store, name)
 
 
-def test_a_context_request_without_entities_makes_one_nearest_search(retriever):
-    """The fused query is the only search over the collection: relevance asks the store to score exactly the
-    hits (``dense_scores``), not for a second, deeper dense query."""
+def test_a_context_request_without_entities_makes_one_store_call_for_hits_and_relevance(retriever):
+    """The fused query is the only search over the collection and the only store call before stitching: it
+    returns each hit's exact dense cosine, instead of a second, deeper dense query (or a second call)."""
     from dataclasses import replace
 
     question = "How fast must the on-call engineer acknowledge a SEV1 page?"
     counting = _CountingStore(retriever.store)
     pack = replace(retriever, store=counting).context(ContextRequest(question, STAFF))
     assert len(counting.searches) == 1, [len(q.prefetches) for q in counting.searches]
+    # ... and the hits' cosines come with it: a worker process reaches its store in one round trip, not two
+    assert counting.scored == [] and counting.searches[0].with_dense_score
     assert pack.passages and not pack.weak
 
 

@@ -108,6 +108,21 @@ def test_dense_scores_are_exact_cosines_of_exactly_the_visible_points_asked(load
         cosine[last], abs=1e-4)
 
 
+def test_fused_hits_can_come_with_their_exact_dense_cosine(loaded, encoder):
+    """``with_dense_score``: each fused hit's ``dense_score`` is the cosine a plain dense query gives it, in
+    the same store call; a query that does not ask gets None."""
+    text = "when are renewals quoted"
+    dense = tuple(encoder.encode_query(text).tolist())
+    plain = {h.point_id: h.score for h in loaded.search(_dense(encoder, text), acl_tokens=["role:sales"])}
+    for fusion in ("rrf", "dbsf"):
+        query = HybridQuery((PrefetchSpec(P.DENSE, dense, 10), PrefetchSpec(P.SPARSE, sparse_query_vector(text), 10)),
+                            limit=4, fusion=fusion, with_dense_score=True)
+        hits = loaded.search(query, acl_tokens=["role:sales"])
+        assert hits and all("role:sales" in h.payload[P.ACL] for h in hits)
+        assert [h.dense_score for h in hits] == pytest.approx([plain[h.point_id] for h in hits], abs=1e-4), fusion
+    assert all(h.dense_score is None for h in loaded.search(_dense(encoder, text), acl_tokens=["role:sales"]))
+
+
 def test_filters_on_source_entity_and_date(loaded, encoder):
     query = _dense(encoder, "renewal")
     assert set(_docs(loaded.search(query, acl_tokens=["role:sales"], filters=SearchFilters(sources=("crm",))))) == {"crm:acme"}

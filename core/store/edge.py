@@ -15,7 +15,9 @@ from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
 from core.store.lock import acquire_store_lock
-from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec
+from core.store.protocol import (
+    SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec, with_dense_scores,
+)
 
 _INDEX_KINDS = {
     "keyword": qe.PayloadSchemaType.Keyword,
@@ -182,7 +184,8 @@ class EdgeStore:
             # visible is estimated as 1 %, engaging ACORN: 4x the CPU; docs/serving.md §5).
             request = qe.QueryRequest(limit=query.limit, prefetches=prefetches, query=fusion,
                                       with_payload=query.with_payload)
-        return [_hit(p) for p in self.shard.query(request)]
+        hits = [_hit(p) for p in self.shard.query(request)]
+        return with_dense_scores(self, query, hits, acl_tokens=acl_tokens)
 
     def _params(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
                 flt: qe.Filter | None) -> qe.SearchParams:

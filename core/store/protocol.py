@@ -7,7 +7,7 @@ prefetch, every neighbour fetch). An empty token set matches nothing: deny by de
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
@@ -61,6 +61,14 @@ class HybridQuery:
     # again); below it the engine's own beam, which is at least the prefetch's limit (None: always ef).
     hnsw_ef_min_share: float | None = None
     with_payload: bool = True  # False: ids and scores only (``Hit.payload`` is {}), no payload decoded
+    # True: each hit also carries its exact dense cosine to the first dense prefetch's vector
+    # (``Hit.dense_score``), scored by the store in the same call (``with_dense_scores``): a worker process
+    # gets its hits and their relevance in one round trip to the store's process.
+    with_dense_score: bool = False
+
+    def dense_vector(self) -> tuple[float, ...] | None:
+        """The vector of the first dense prefetch (what ``Hit.dense_score`` is measured against), if any."""
+        return next((s.vector for s in self.prefetches if not isinstance(s.vector, SparseVector)), None)
 
     def by_estimate(self, spec: PrefetchSpec) -> bool:
         """Whether a store decides how to search ``spec`` by counting (an estimate) the points its filter
@@ -77,6 +85,16 @@ class HybridQuery:
             return DenseSearch(exact=False, hnsw_ef=self.hnsw_ef)
         wide = visible >= self.hnsw_ef_min_share * max(1, total())
         return DenseSearch(exact=False, hnsw_ef=self.hnsw_ef if wide else None)
+
+
+def with_dense_scores(store: "VectorStore", query: HybridQuery, hits: list[Hit], *,
+                      acl_tokens: Collection[str]) -> list[Hit]:
+    """``hits`` with ``dense_score`` set when ``query`` asked for it (``store.dense_scores``, ACL-filtered)."""
+    vector = query.dense_vector() if query.with_dense_score else None
+    if vector is None or not hits:
+        return hits
+    scores = store.dense_scores(vector, [h.point_id for h in hits], acl_tokens=acl_tokens)
+    return [replace(h, dense_score=scores.get(h.point_id)) for h in hits]
 
 
 @dataclass(frozen=True)

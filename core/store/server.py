@@ -11,7 +11,9 @@ from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
 from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
-from core.store.protocol import SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec
+from core.store.protocol import (
+    SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec, with_dense_scores,
+)
 
 _INDEX_KINDS = {
     "keyword": models.PayloadSchemaType.KEYWORD,
@@ -173,7 +175,7 @@ class ServerStore:
                 limit=query.limit,
                 with_payload=query.with_payload,
             )
-        return [_hit(p) for p in response.points]
+        return with_dense_scores(self, query, [_hit(p) for p in response.points], acl_tokens=acl_tokens)
 
     def _params(self, query: HybridQuery, spec: PrefetchSpec, spec_filter: FilterSpec,
                 flt: models.Filter | None) -> models.SearchParams:
