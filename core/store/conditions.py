@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core import payload as P
 from core.models import SearchFilters
@@ -20,11 +20,12 @@ class Condition:
 
 @dataclass(frozen=True)
 class FilterSpec:
-    """Conjunction of conditions, minus excluded point ids; when ``any_group`` is set, at least one
-    of its groups (each a conjunction) must match as well."""
+    """Conjunction of conditions, minus excluded point ids, among ``only_ids`` when given; when ``any_group``
+    is set, at least one of its groups (each a conjunction) must match as well."""
 
     must: tuple[Condition, ...] = ()
     except_ids: tuple[str, ...] = ()
+    only_ids: tuple[str, ...] = ()
     any_group: tuple[tuple[Condition, ...], ...] = ()
 
 
@@ -59,6 +60,11 @@ def access_filter(
     if entity_ids:
         must.append(Condition(P.ENTITY_IDS, tuple(entity_ids)))
     return FilterSpec(tuple(must))
+
+
+def among_points(acl_tokens: Collection[str], point_ids: Collection[str]) -> FilterSpec:
+    """These points, those visible to ``acl_tokens`` only (reads of known hits: vectors, exact scores)."""
+    return replace(access_filter(acl_tokens), only_ids=tuple(point_ids))
 
 
 def narrow_to_entities(base: FilterSpec, entity_ids: Collection[str]) -> FilterSpec:

@@ -12,7 +12,7 @@ import qdrant_edge as qe
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
+from core.store.conditions import FilterSpec, access_filter, among_points, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
 from core.store.lock import acquire_store_lock
 from core.store.protocol import (
@@ -35,6 +35,8 @@ def _edge_filter(spec: FilterSpec) -> qe.Filter | None:
             must.append(qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte)))
         else:
             must.append(qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.any_of))))
+    if spec.only_ids:
+        must.append(qe.HasIdCondition(set(spec.only_ids)))
     must_not = [qe.HasIdCondition(set(spec.except_ids))] if spec.except_ids else None
     should = [_edge_filter(FilterSpec(group)) for group in spec.any_group] or None
     if not must and not must_not and not should:
@@ -222,9 +224,8 @@ class EdgeStore:
     def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
         if not point_ids or self._shard is None:
             return {}
-        acl = _edge_filter(access_filter(acl_tokens))
         records, _ = self.shard.scroll(qe.ScrollRequest(
-            limit=len(point_ids), filter=qe.Filter(must=[acl, qe.HasIdCondition(set(point_ids))]),
+            limit=len(point_ids), filter=_edge_filter(among_points(acl_tokens, point_ids)),
             with_payload=False, with_vector=[P.DENSE],
         ))
         return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
@@ -234,10 +235,9 @@ class EdgeStore:
     ) -> dict[str, float]:
         if not point_ids or self._shard is None:
             return {}
-        acl = _edge_filter(access_filter(acl_tokens))
         points = self.shard.query(qe.QueryRequest(
             limit=len(point_ids), query=qe.Query.Nearest(list(vector), using=P.DENSE), with_payload=False,
-            filter=qe.Filter(must=[acl, qe.HasIdCondition(set(point_ids))]), params=qe.SearchParams(exact=True),
+            filter=_edge_filter(among_points(acl_tokens, point_ids)), params=qe.SearchParams(exact=True),
         ))
         return {str(p.id): float(p.score) for p in points}
 

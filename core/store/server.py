@@ -9,7 +9,7 @@ from qdrant_client import QdrantClient, models
 from core import payload as P
 from core.errors import StoreError
 from core.models import Hit, SearchFilters, SparseVector, StoredChunk
-from core.store.conditions import FilterSpec, access_filter, narrow_to_entities, neighbour_filter
+from core.store.conditions import FilterSpec, access_filter, among_points, narrow_to_entities, neighbour_filter
 from core.store.estimates import VisibleEstimates
 from core.store.protocol import (
     SPARSE_FULL_SCAN_THRESHOLD, DenseSearch, HnswGraph, HybridQuery, PrefetchSpec, with_dense_scores,
@@ -29,6 +29,8 @@ def _client_filter(spec: FilterSpec) -> models.Filter | None:
             must.append(models.FieldCondition(key=cond.key, range=models.Range(gte=cond.gte)))
         else:
             must.append(models.FieldCondition(key=cond.key, match=models.MatchAny(any=list(cond.any_of))))
+    if spec.only_ids:
+        must.append(models.HasIdCondition(has_id=list(spec.only_ids)))
     must_not = [models.HasIdCondition(has_id=list(spec.except_ids))] if spec.except_ids else None
     should = [_client_filter(FilterSpec(group)) for group in spec.any_group] or None
     if not must and not must_not and not should:
@@ -210,10 +212,9 @@ class ServerStore:
     def dense_vectors(self, point_ids: Collection[str], *, acl_tokens: Collection[str]) -> dict[str, tuple[float, ...]]:
         if not point_ids or not self._exists():
             return {}
-        acl = _client_filter(access_filter(acl_tokens))
         records, _ = self._client.scroll(
             self._collection, limit=len(point_ids), with_payload=False, with_vectors=[P.DENSE],
-            scroll_filter=models.Filter(must=[acl, models.HasIdCondition(has_id=list(point_ids))]),
+            scroll_filter=_client_filter(among_points(acl_tokens, point_ids)),
         )
         return {str(r.id): tuple(r.vector[P.DENSE]) for r in records}
 
@@ -222,10 +223,9 @@ class ServerStore:
     ) -> dict[str, float]:
         if not point_ids or not self._exists():
             return {}
-        acl = _client_filter(access_filter(acl_tokens))
         response = self._client.query_points(
             self._collection, query=list(vector), using=P.DENSE, limit=len(point_ids), with_payload=False,
-            query_filter=models.Filter(must=[acl, models.HasIdCondition(has_id=list(point_ids))]),
+            query_filter=_client_filter(among_points(acl_tokens, point_ids)),
             search_params=models.SearchParams(exact=True),
         )
         return {str(p.id): float(p.score) for p in response.points}
