@@ -121,6 +121,9 @@ def test_fused_hits_can_come_with_their_exact_dense_cosine(loaded, encoder):
         assert hits and all("role:sales" in h.payload[P.ACL] for h in hits)
         assert [h.dense_score for h in hits] == pytest.approx([plain[h.point_id] for h in hits], abs=1e-4), fusion
     assert all(h.dense_score is None for h in loaded.search(_dense(encoder, text), acl_tokens=["role:sales"]))
+    single = loaded.search(HybridQuery((PrefetchSpec(P.DENSE, dense, 10),), limit=4, with_dense_score=True),
+                           acl_tokens=["role:sales"])
+    assert [h.dense_score for h in single] == pytest.approx([plain[h.point_id] for h in single], abs=1e-4)
 
 
 def test_filters_on_source_entity_and_date(loaded, encoder):

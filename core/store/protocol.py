@@ -89,10 +89,13 @@ class HybridQuery:
 
 def with_dense_scores(store: "VectorStore", query: HybridQuery, hits: list[Hit], *,
                       acl_tokens: Collection[str]) -> list[Hit]:
-    """``hits`` with ``dense_score`` set when ``query`` asked for it (``store.dense_scores``, ACL-filtered)."""
+    """``hits`` with ``dense_score`` set when ``query`` asked for it (``store.dense_scores``, ACL-filtered); a
+    plain dense query's scores are those cosines already (cosine distance), so it is not asked again."""
     vector = query.dense_vector() if query.with_dense_score else None
     if vector is None or not hits:
         return hits
+    if len(query.prefetches) == 1:
+        return [replace(h, dense_score=h.score) for h in hits]
     scores = store.dense_scores(vector, [h.point_id for h in hits], acl_tokens=acl_tokens)
     return [replace(h, dense_score=scores.get(h.point_id)) for h in hits]
 
