@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
-from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, legal_acronym, normalize_name
+from entity_resolution.normalize import LEGAL_SUFFIXES, STOPWORDS, acronym, legal_acronym, name_tokens, normalize_name
 from entity_resolution.people import parse_person, person_key, short_key
 
 _POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
@@ -47,11 +47,18 @@ class TextMatch:
 class Gazetteer:
     """Known (type, key) names, indexed for n-gram lookup and bucketed fuzzy search."""
 
-    def __init__(self, *, fuzzy_cutoff: float = 92.0, min_chars: int = 4, max_tokens: int = 6) -> None:
+    def __init__(self, *, fuzzy_cutoff: float = 92.0, min_chars: int = 4, max_tokens: int = 6,
+                 prefilter: bool = True) -> None:
         self.fuzzy_cutoff, self.min_chars, self.max_tokens = fuzzy_cutoff, min_chars, max_tokens
+        self.prefilter = prefilter  # False: every window is parsed (the reference the prefilter is tested against)
         self._exact: dict[str, set[tuple[str, str]]] = defaultdict(set)
         self._buckets: dict[str, list[str]] = defaultdict(list)
         self._acronyms: dict[str, set[tuple[str, str]]] = defaultdict(set)  # "sfl" → Summit Freight Logistics
+        # What lets find() pass over a window without parsing it (_Words): the first two letters of every key,
+        # and every token of every key as name_tokens cuts it (a person's key is made of the window's words).
+        self._prefixes: set[str] = set()
+        self._vocabulary: set[str] = set()
+        self._initialisms = False  # a one-word key of 3+ characters, which a window's initials could spell
 
     def add(self, entries: Iterable[tuple[str, str]]) -> None:
         """Add (type, key) names."""
@@ -59,8 +66,10 @@ class Gazetteer:
             if not key or (entity_type, key) in self._exact.get(key, ()):
                 continue
             self._exact[key].add((entity_type, key))
+            self._index(key)
             if entity_type == "person" and (short := short_key(key)):
                 self._exact[short].add((entity_type, key))  # "Phillip Allen" names "phillip k allen"
+                self._index(short)
             initials = acronym(key) if entity_type != "person" else ""
             if len(initials) >= 3:
                 self._acronyms[initials].add((entity_type, key))
@@ -74,6 +83,11 @@ class Gazetteer:
             if initials and (entity_type, key) in self._exact.get(key, ()):
                 self._acronyms[initials].add((entity_type, key))
 
+    def _index(self, key: str) -> None:
+        self._prefixes.add(key[:2])
+        self._vocabulary.update(name_tokens(key, drop_legal=False))
+        self._initialisms = self._initialisms or (" " not in key and len(key) >= 3)
+
     def __len__(self) -> int:
         return len(self._exact)
 
@@ -82,13 +96,19 @@ class Gazetteer:
 
         A window never spans a line break (no "GmbH - signed\n\nFrom: Lena" aliases); a possessive "'s" is
         not part of the name; with ``acronyms`` (queries), an ALL-CAPS word may name a multi-word entity."""
+        if not self._exact:  # no names (acronyms only ever name known entities)
+            return []
         words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
+        cheap = _Words(text, words, self._prefixes, self._vocabulary) if self.prefilter else None
         taken = [False] * len(words)
         found: list[TextMatch] = []
         for size in range(min(self.max_tokens, len(words)), 0, -1):
             for i in range(len(words) - size + 1):
                 if any(taken[i:i + size]):
                     continue
+                named, personal = cheap.could_match(i, size) if cheap else (True, True)
+                if not (named or personal or (acronyms if size == 1 else self._initialisms)):
+                    continue  # nothing this window could be
                 start, end = words[i][0], words[i + size - 1][1]
                 if size > 1 and "\n" in text[start:end]:
                     continue
@@ -96,23 +116,35 @@ class Gazetteer:
                 if size > 1 and (first in STOPWORDS or last in STOPWORDS):
                     continue
                 surface = _POSSESSIVE.sub("", text[start:end]).rstrip(".")
-                match = self._match(surface, size, allowed) or (
+                match = self._match(surface, size, allowed, named=named, personal=personal) or (
                     self._acronym_match(surface, allowed) if acronyms and size == 1 else [])
                 if match:
                     found.extend(TextMatch(t, k, surface, start, start + len(surface), fuzzy) for t, k, fuzzy in match)
                     taken[i:i + size] = [True] * size
         return sorted(found, key=lambda m: (m.start, m.type))
 
-    def _match(self, surface: str, size: int, allowed: Allowed | None) -> list[tuple[str, str, bool]]:
+    def _match(self, surface: str, size: int, allowed: Allowed | None, *, named: bool = True,
+               personal: bool = True) -> list[tuple[str, str, bool]]:
+        """``named``: the window's normalised name may be a key (or fuzzily one); ``personal``: a person's key
+        read from the window may be one (_Words says when either cannot be)."""
         lowered = surface.casefold()
         if lowered in STOPWORDS or lowered in LEGAL_SUFFIXES:
             return []
         single_plain = size == 1 and not surface[:1].isupper()
         if single_plain and (lowered in COMMON_WORDS or len(lowered) < 3):
             return []
-        head = normalize_name(surface.split()[0]) if size > 1 else ""
-        person = parse_person(surface)  # the whole window is one written name: "Arnold, John", "J.Arnold@x.com"
-        for key in {normalize_name(surface), person_key(surface), short_key(person.key) if person else ""} - {""}:
+        head = None  # the first word's name, when a multi-word key needs it
+        person = None
+        if personal:
+            person = parse_person(surface)  # the whole window is one written name: "Arnold, John", "J.Arnold@x.com"
+            keys = {normalize_name(surface), person_key(surface), short_key(person.key) if person else ""} - {""}
+        else:
+            keys = {normalize_name(surface)} - {""} if named else set()
+        for key in keys:
+            if size > 1 and head is None:
+                head = normalize_name(surface.split()[0])
+            if size > 1 and not key.startswith(head) and key in self._exact and not personal:
+                person = parse_person(surface)  # only decides whether the head may be dropped
             if size > 1 and not key.startswith(head) and not person:
                 continue  # the window starts with a word the name drops ("Holdings … Acme")
             if key in self._exact and not (size > 1 and len(key.split()) == 1 and key in COMMON_WORDS):
@@ -120,11 +152,11 @@ class Gazetteer:
                     continue
                 if exact := self._entries(key, allowed):
                     return [(t, k, False) for t, k in exact]
-        if size > 1:
+        if size > 1 and (self._initialisms or not self.prefilter):
             initials = acronym(surface)
             if len(initials) >= 3 and (exact := self._entries(initials, allowed)):
                 return [(t, k, False) for t, k in exact]
-        if single_plain or len(lowered) < self.min_chars + 1:
+        if single_plain or len(lowered) < self.min_chars + 1 or not named:
             return []
         return self._fuzzy(normalize_name(surface), allowed)
 
@@ -151,3 +183,34 @@ class Gazetteer:
             if entries:
                 return [(t, k, True) for t, k in entries]
         return []
+
+
+_DROPPED_HEADS = LEGAL_SUFFIXES | {"the", "and"}
+_REWRITTEN = re.compile(r"[.('’]")  # dotted forms and parentheses rewrite across words; a possessive is cut off
+
+
+class _Words:
+    """Per word of a text, what it allows a window starting at or holding it to match, so that find() parses
+    only windows that can match (a document's text has ~6 windows per word, the gazetteer few of them).
+
+    * ``named``: the window's normalised name starts with its first word's first token when that word has
+      no "." or "(" (the only rewrites that cross words) nor an apostrophe (a possessive is cut off) and is
+      not dropped ("the", "and", a legal form). Then a name key, or a fuzzy bucket, needs that token's first
+      two letters among the keys' prefixes.
+    * ``personal``: a person's key read from a window (address, Notes name, "Last, First", a display name)
+      is made of the window's words, so one of their tokens is a token of that key.
+    """
+
+    def __init__(self, text: str, words: list[tuple[int, int]], prefixes: set[str], vocabulary: set[str]) -> None:
+        self.lead: list[bool] = []
+        self.known: list[bool] = []
+        for start, end in words:
+            word = text[start:end]
+            tokens = name_tokens(word, drop_legal=False)
+            first = tokens[0] if tokens else ""
+            certain = len(first) >= 2 and not _REWRITTEN.search(word) and first not in _DROPPED_HEADS
+            self.lead.append(not certain or first[:2] in prefixes)
+            self.known.append(any(t in vocabulary for t in tokens))
+
+    def could_match(self, i: int, size: int) -> tuple[bool, bool]:
+        return self.lead[i], any(self.known[i:i + size])

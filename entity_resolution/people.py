@@ -75,6 +75,7 @@ class PersonName:
 
 
 @lru_cache(maxsize=200_000)  # the gazetteer asks for every text window; the same windows recur across documents
+@lru_cache(maxsize=200_000)  # a gazetteer asks it of every window of a text, and phrases recur across documents
 def parse_person(surface: str) -> PersonName | None:
     """The person a surface names, or None when it is not a clean person name (a fragment, a role mailbox)."""
     text = surface.strip().strip("'").strip()
@@ -250,10 +251,16 @@ def display_name(surfaces: dict[str, int]) -> str:
 
 # -- people named by e-mail headers inside free text (forwarded and quoted mails) ----------------------------
 _NAME = r"[A-Z][\w'-]*\.?(?: [A-Z][\w'-]*\.?){1,3}"
+# A Notes name in prose has its hierarchy: two units or more (Name/HOU/ECT) or a unit and a domain
+# (Name/ENRON@X); a unit is a capitalised code, and one of them is in capitals unless a domain follows
+# (_written_as_notes). One slash is how prose joins words ("World Health Organization/Rose", "Sales/Marketing",
+# "CRISPR/Cas"); "An Al/methyl-red/p-InP" and "Human Resources/Legal/Finance" are not people either.
+_SEGMENT = r"[A-Za-z0-9&-]+"
+_UNIT = r"(?:/[A-Z][A-Za-z0-9&]{1,11})"
 _IN_TEXT = (
     re.compile(rf"\"?(?P<name>{_NAME})\"?\s*<(?P<address>{_ADDRESS})>"),  # "George Rahal" <george.rahal@acn…>
     re.compile(rf"(?<![\w.'+-])(?P<address>{_ADDRESS})"),  # Phillip_K_Allen@enron.com
-    re.compile(rf"(?<![\w/])(?P<notes>{_NAME}(?:/[A-Za-z0-9&-]+)+(?:@[A-Za-z0-9&-]+)?)(?![\w/@.])"),  # Name/HOU/ECT
+    re.compile(rf"(?<![\w/])(?P<notes>{_NAME}(?:{_UNIT}{{2,}}(?:@{_SEGMENT})?|{_UNIT}@{_SEGMENT}))(?![\w/@.])"),  # Name/HOU/ECT
     re.compile(rf"(?<![\w/])(?P<notes>{_NAME}@[A-Z][A-Za-z0-9&-]*)(?![\w/@.])"),  # Sarah Novosel@ENRON
 )
 _HEADER = re.compile(r"^[> \t]*(?:From|To|Cc|CC|cc|Bcc|Sent by):[ \t]*(?P<value>[^\n]+)$", re.MULTILINE)
@@ -277,7 +284,8 @@ def find_people(text: str) -> list[FoundPerson]:
         for match in pattern.finditer(text):
             for group in ("name", "address", "notes"):
                 if group in pattern.groupindex and match.group(group):
-                    _keep(found, match.group(group), match.start(group))
+                    if group != "notes" or _written_as_notes(match.group(group)):
+                        _keep(found, match.group(group), match.start(group))
     for header in _HEADER.finditer(text):
         value, offset = header.group("value"), header.start("value")
         separator = r"[^;]+" if ";" in value else r"[^;,]+" if value.count("@") > 1 else r".+"
@@ -290,6 +298,12 @@ def find_people(text: str) -> list[FoundPerson]:
                     _keep(found, name.strip(), start + name.index(name.strip()))
                 start += len(name)
     return sorted(found.values(), key=lambda f: f.start)
+
+
+def _written_as_notes(surface: str) -> bool:
+    """``Name/HOU/ECT``, ``Name/Corp/Enron@ENRON``: a domain, or an organisational unit in capitals."""
+    name, at, _ = surface.partition("@")
+    return bool(at) or any(len(unit) >= 2 and unit.isupper() for unit in name.split("/")[1:])
 
 
 def _keep(found: dict, surface: str, start: int) -> None:

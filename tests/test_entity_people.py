@@ -233,3 +233,37 @@ def test_a_person_query_brings_their_mails_acl_filtered(tmp_path, encoder):
     assert json.dumps([h.payload.get("text", "") for h in legal.hits]).count("Rahal") == 0
     store.close()
     linker.store.close()
+
+
+# Prose joins words with a slash; only a Notes hierarchy (two units, one in capitals, or a unit and a domain)
+# names a person. The old pattern made 39 "people" of SciFact's abstracts ("World Health Organization/Rose",
+# "An Aurora/Ipl1-related", then every "lung cancer" in the corpus), and ingest then matched them everywhere.
+PROSE_WITH_SLASHES = """The World Health Organization/Rose questionnaire was used. An Aurora/Ipl1-related kinase
+and An Al/methyl-red/p-InP junction; Improved Au/Zn/Au contacts; Type II CRISPR/Cas systems.
+Escalate to Human Resources/Legal/Finance, or to Sales/Marketing Team/Ops by Friday."""
+
+
+@pytest.mark.parametrize("text", PROSE_WITH_SLASHES.splitlines())
+def test_words_joined_by_slashes_in_prose_are_not_people(text):
+    from entity_resolution.people import find_people
+
+    assert find_people(text) == []
+
+
+@pytest.mark.parametrize("surface", ["Phillip K Allen/HOU/ECT", "Phillip K Allen/HOU/ECT@ECT", "John Arnold/HOU/ECT",
+                                     "Sarah Novosel/Corp/Enron@ENRON", "Kay Mann/ENRON@enronXgate",
+                                     "Steve LaFontaine/GlobalCo@GlobalCo"])
+def test_notes_names_in_prose_are_people(surface):
+    from entity_resolution.people import find_people
+
+    assert [f.surface for f in find_people(f"Forwarded by {surface} on 02/09/2000")] == [surface]
+
+
+def test_an_abstract_with_slashes_gives_the_registry_no_people(tmp_path):
+    linker = RegistryLinker(RegistryStore(tmp_path / "entities.sqlite3"))
+    try:
+        for i, line in enumerate(PROSE_WITH_SLASHES.splitlines() + ["Rates of lung cancer rose."]):
+            linker.link_document(Document(f"beir:{i}", "beir", f"beir:{i}", line, acl=("public",)))
+        assert _people(linker) == {}
+    finally:
+        linker.store.close()
