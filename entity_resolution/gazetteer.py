@@ -103,11 +103,12 @@ class Gazetteer:
         taken = [False] * len(words)
         found: list[TextMatch] = []
         for size in range(min(self.max_tokens, len(words)), 0, -1):
-            for i in range(len(words) - size + 1):
+            every = cheap is None or (acronyms if size == 1 else self._initialisms)
+            for i in range(len(words) - size + 1) if every else cheap.starts(size):
                 if any(taken[i:i + size]):
                     continue
                 named, personal = cheap.could_match(i, size) if cheap else (True, True)
-                if not (named or personal or (acronyms if size == 1 else self._initialisms)):
+                if not (named or personal or every):
                     continue  # nothing this window could be
                 start, end = words[i][0], words[i + size - 1][1]
                 if size > 1 and "\n" in text[start:end]:
@@ -214,3 +215,13 @@ class _Words:
 
     def could_match(self, i: int, size: int) -> tuple[bool, bool]:
         return self.lead[i], any(self.known[i:i + size])
+
+    def starts(self, size: int) -> list[int]:
+        """Where a window of ``size`` words could match: its first word leads a name or one of its words
+        is a key's token (a small gazetteer leaves few such windows in a long text)."""
+        last = len(self.lead) - size
+        found = {i for i, lead in enumerate(self.lead) if lead and i <= last}
+        for k, known in enumerate(self.known):
+            if known:
+                found.update(range(max(0, k - size + 1), min(k, last) + 1))
+        return sorted(found)
