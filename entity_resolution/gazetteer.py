@@ -59,6 +59,7 @@ class Gazetteer:
         self._prefixes: set[str] = set()
         self._vocabulary: set[str] = set()
         self._initialisms = False  # a one-word key of 3+ characters, which a window's initials could spell
+        self._word_flags: dict[tuple[str, bool], tuple[bool, bool]] = {}
 
     def add(self, entries: Iterable[tuple[str, str]]) -> None:
         """Add (type, key) names."""
@@ -83,7 +84,28 @@ class Gazetteer:
             if initials and (entity_type, key) in self._exact.get(key, ()):
                 self._acronyms[initials].add((entity_type, key))
 
+    def word_flags(self, word: str, *, dot_after: bool = False) -> tuple[bool, bool]:
+        """(may a window starting with ``word`` lead a name, is one of its tokens a key's token): _Words.
+        ``dot_after``: a one-letter word followed by "." (an initial, which a dotted form may join to the next).
+        Kept per word until a name is added (words recur across a corpus, the flags depend only on the keys)."""
+        flags = self._word_flags.get((word, dot_after))
+        if flags is None:
+            tokens = name_tokens(word, drop_legal=False)
+            first = tokens[0] if tokens else ""
+            if word.casefold() in STOPWORDS:
+                lead = False  # find() never tries a window that starts with one, and a one-word one is no name
+            elif not first or dot_after or _REWRITTEN.search(word) or first in _DROPPED_HEADS:
+                lead = True  # the window's name may not start with this word's first token: no telling
+            else:  # the name starts with ``first``: its first two characters are those of some key
+                lead = (first[:2] if len(first) >= 2 else first + " ") in self._prefixes or first in self._prefixes
+            flags = (lead, any(t in self._vocabulary for t in tokens))
+            if len(self._word_flags) >= WORD_FLAGS_KEPT:
+                self._word_flags.clear()
+            self._word_flags[(word, dot_after)] = flags
+        return flags
+
     def _index(self, key: str) -> None:
+        self._word_flags.clear()
         self._prefixes.add(key[:2])
         self._vocabulary.update(name_tokens(key, drop_legal=False))
         self._initialisms = self._initialisms or (" " not in key and len(key) >= 3)
@@ -99,7 +121,7 @@ class Gazetteer:
         if not self._exact:  # no names (acronyms only ever name known entities)
             return []
         words = [(m.start(), m.end()) for m in _WORD.finditer(text)]
-        cheap = _Words(text, words, self._prefixes, self._vocabulary) if self.prefilter else None
+        cheap = _Words(text, words, self) if self.prefilter else None
         taken = [False] * len(words)
         found: list[TextMatch] = []
         for size in range(min(self.max_tokens, len(words)), 0, -1):
@@ -186,6 +208,7 @@ class Gazetteer:
         return []
 
 
+WORD_FLAGS_KEPT = 200_000  # words whose _Words flags a gazetteer keeps (~30 MB at most)
 _DROPPED_HEADS = LEGAL_SUFFIXES | {"the", "and"}
 _REWRITTEN = re.compile(r"[.('’]")  # dotted forms and parentheses rewrite across words; a possessive is cut off
 
@@ -195,23 +218,19 @@ class _Words:
     only windows that can match (a document's text has ~6 windows per word, the gazetteer few of them).
 
     * ``named``: the window's normalised name starts with its first word's first token when that word has
-      no "." or "(" (the only rewrites that cross words) nor an apostrophe (a possessive is cut off) and is
-      not dropped ("the", "and", a legal form). Then a name key, or a fuzzy bucket, needs that token's first
-      two letters among the keys' prefixes.
+      no "." or "(" (the only rewrites that cross words; nor is it an initial followed by a dot) nor an
+      apostrophe (a possessive is cut off) and is not dropped ("the", "and", a legal form). Then a name key,
+      or a fuzzy bucket, needs that token's first two characters among the keys' prefixes. A window starting
+      with a stop word is never tried (find), so such a word leads nothing.
     * ``personal``: a person's key read from a window (address, Notes name, "Last, First", a display name)
       is made of the window's words, so one of their tokens is a token of that key.
     """
 
-    def __init__(self, text: str, words: list[tuple[int, int]], prefixes: set[str], vocabulary: set[str]) -> None:
-        self.lead: list[bool] = []
-        self.known: list[bool] = []
-        for start, end in words:
-            word = text[start:end]
-            tokens = name_tokens(word, drop_legal=False)
-            first = tokens[0] if tokens else ""
-            certain = len(first) >= 2 and not _REWRITTEN.search(word) and first not in _DROPPED_HEADS
-            self.lead.append(not certain or first[:2] in prefixes)
-            self.known.append(any(t in vocabulary for t in tokens))
+    def __init__(self, text: str, words: list[tuple[int, int]], gazetteer: "Gazetteer") -> None:
+        flags = [gazetteer.word_flags(text[start:end], dot_after=end - start == 1 and text[end:end + 1] == ".")
+                 for start, end in words]
+        self.lead: list[bool] = [lead for lead, _ in flags]
+        self.known: list[bool] = [known for _, known in flags]
 
     def could_match(self, i: int, size: int) -> tuple[bool, bool]:
         return self.lead[i], any(self.known[i:i + size])
