@@ -88,7 +88,8 @@ class Gazetteer:
         """(may a window starting with ``word`` lead a name, is one of its tokens a key's token): _Words.
         ``dot_after``: a one-letter word followed by "." (an initial, which a dotted form may join to the next).
         Kept per word until a name is added (words recur across a corpus, the flags depend only on the keys)."""
-        flags = self._word_flags.get((word, dot_after))
+        kept = self._word_flags  # the flags of the names as they are now: a name added meanwhile starts a new dict
+        flags = kept.get((word, dot_after))
         if flags is None:
             tokens = name_tokens(word, drop_legal=False)
             first = tokens[0] if tokens else ""
@@ -99,16 +100,18 @@ class Gazetteer:
             else:  # the name starts with ``first``: its first two characters are those of some key
                 lead = (first[:2] if len(first) >= 2 else first + " ") in self._prefixes or first in self._prefixes
             flags = (lead, any(t in self._vocabulary for t in tokens))
-            if len(self._word_flags) >= WORD_FLAGS_KEPT:
-                self._word_flags.clear()
-            self._word_flags[(word, dot_after)] = flags
+            if len(kept) >= WORD_FLAGS_KEPT:
+                kept.clear()
+            kept[(word, dot_after)] = flags
         return flags
 
     def _index(self, key: str) -> None:
-        self._word_flags.clear()
         self._prefixes.add(key[:2])
         self._vocabulary.update(name_tokens(key, drop_legal=False))
         self._initialisms = self._initialisms or (" " not in key and len(key) >= 3)
+        # Replaced, not cleared, and after the keys: a find() on another thread that read the old keys stores
+        # its flags in the old dict, never in this one (queries run while ingest and the registry add names).
+        self._word_flags = {}
 
     def __len__(self) -> int:
         return len(self._exact)

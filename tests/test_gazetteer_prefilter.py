@@ -82,3 +82,30 @@ def test_most_windows_are_passed_over_without_parsing(corpus, monkeypatch):
 def test_an_empty_gazetteer_reads_nothing(monkeypatch):
     monkeypatch.setattr(gazetteer_module, "parse_person", lambda _: pytest.fail("parsed a window"))
     assert Gazetteer().find(NOTES, acronyms=True) == []
+
+
+def test_a_name_added_after_a_word_was_judged_is_found():
+    gazetteer = Gazetteer()
+    gazetteer.add([("organization", "globex")])
+    assert gazetteer.find("Talked to Initrode Systems today") == []  # "Initrode" judged: leads nothing
+    gazetteer.add([("organization", "initrode systems")])
+    assert [m.key for m in gazetteer.find("Talked to Initrode Systems today")] == ["initrode systems"]
+
+
+def test_flags_computed_against_old_names_never_reach_the_new_ones():
+    """A find() on one thread judges a word with the old names while another thread adds a name: its flags
+    must not be kept for the new names (they would hide the new name from every later find)."""
+    gazetteer = Gazetteer()
+    gazetteer.add([("organization", "globex")])
+
+    class AddedMeanwhile(set):  # the other thread adds a name right after this word's prefix was looked up
+        def __contains__(self, item):
+            answer = super().__contains__(item)
+            if not getattr(self, "done", False):
+                self.done = True
+                gazetteer.add([("organization", "initrode")])
+            return answer
+
+    gazetteer._prefixes = AddedMeanwhile(gazetteer._prefixes)
+    assert gazetteer.word_flags("Initrod") == (False, False)  # judged with the old names
+    assert [(m.key, m.fuzzy) for m in gazetteer.find("Talked to Initrod today")] == [("initrode", True)]
