@@ -75,7 +75,6 @@ class PersonName:
 
 
 @lru_cache(maxsize=200_000)  # the gazetteer asks for every text window; the same windows recur across documents
-@lru_cache(maxsize=200_000)  # a gazetteer asks it of every window of a text, and phrases recur across documents
 def parse_person(surface: str) -> PersonName | None:
     """The person a surface names, or None when it is not a clean person name (a fragment, a role mailbox)."""
     text = surface.strip().strip("'").strip()
