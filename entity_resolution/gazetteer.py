@@ -98,7 +98,8 @@ class Gazetteer:
             elif not first or dot_after or _REWRITTEN.search(word) or first in _DROPPED_HEADS:
                 lead = True  # the window's name may not start with this word's first token: no telling
             else:  # the name starts with ``first``: its first two characters are those of some key
-                lead = (first[:2] if len(first) >= 2 else first + " ") in self._prefixes or first in self._prefixes
+                lead = (first[:2] in self._prefixes if len(first) >= 2
+                        else first + " " in self._prefixes or first in self._prefixes)  # "p smith", "p"
             flags = (lead, any(t in self._vocabulary for t in tokens))
             if len(kept) >= WORD_FLAGS_KEPT:
                 kept.clear()
@@ -133,8 +134,6 @@ class Gazetteer:
                 if any(taken[i:i + size]):
                     continue
                 named, personal = cheap.could_match(i, size) if cheap else (True, True)
-                if not (named or personal or every):
-                    continue  # nothing this window could be
                 start, end = words[i][0], words[i + size - 1][1]
                 if size > 1 and "\n" in text[start:end]:
                     continue
@@ -169,10 +168,11 @@ class Gazetteer:
         for key in keys:
             if size > 1 and head is None:
                 head = normalize_name(surface.split()[0])
-            if size > 1 and not key.startswith(head) and key in self._exact and not personal:
-                person = parse_person(surface)  # only decides whether the head may be dropped
-            if size > 1 and not key.startswith(head) and not person:
-                continue  # the window starts with a word the name drops ("Holdings … Acme")
+            if size > 1 and not key.startswith(head):
+                if not personal and key in self._exact:
+                    person = parse_person(surface)  # only decides whether the head may be dropped
+                if not person:
+                    continue  # the window starts with a word the name drops ("Holdings … Acme")
             if key in self._exact and not (size > 1 and len(key.split()) == 1 and key in COMMON_WORDS):
                 if size == 1 and key in COMMON_WORDS and not surface.isupper():
                     continue
