@@ -96,7 +96,11 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         None, description="exported ONNX models, shared by every data dir; unset: ~/.cache/stitch/models"
     )
-    encoder_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads per ingest model call; 0: one per core")
+    encoder_threads: int = Field(0, ge=0, description="cores an ingest encoding uses; 0: one per core")
+    encoder_split: Literal["batches", "operators"] = Field(
+        "batches", description="how an ingest encoding uses its cores: 'batches' (default) runs that many batches "
+        "at once, one thread each; 'operators' runs one batch at a time with that many ONNX Runtime intra-op "
+        "threads (earlier versions; stalls whenever other ingest work takes one of the cores, docs/serving.md §6)")
     encoder_query_threads: int = Field(
         1, ge=1, description="ONNX Runtime intra-op threads per query model call (a short query does not split well)")
     encoder_graph: Literal["plain", "fused"] = Field(

@@ -126,7 +126,7 @@ def load_encoder(settings: Settings) -> Encoder:
     """The encoder the settings name, loaded once per process."""
     path = model_path(settings)
     key = (path, settings.encoder_backend, settings.encoder_graph, settings.embed_batch_size, settings.encoder_threads,
-           settings.encoder_query_threads, settings.model_cache_path)
+           settings.encoder_split, settings.encoder_query_threads, settings.model_cache_path)
     with _CACHE_LOCK:
         if key not in _CACHE:
             if settings.encoder_backend == "torch":

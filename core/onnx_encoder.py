@@ -18,13 +18,14 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from core.config import Settings
+from core.config import Settings, available_cores
 from core.errors import ConfigurationError
 
 _OPSET = 17
@@ -174,8 +175,12 @@ class OnnxEncoder:
     Two sessions over the same file: queries (a handful of short texts) run on ``query_threads``
     intra-op threads, default 1 — a 10-token MiniLM call is too small to split across cores, and a pool
     of spinning worker threads costs more wake-up time than it saves (and steals the core the request's
-    other work needs); passages (ingest batches of 32 long texts) run on ``threads`` (0: one per core),
+    other work needs); passages (ingest batches of 32 long texts) use ``threads`` cores (0: one per core),
     in a session made on first use, so a query-only process (``stitch query``) never loads it.
+    ``split="batches"``: that many batches run at once, each on one thread of a one-thread session (a
+    one-thread run computes on its caller's thread); ``"operators"``: one batch at a time, its operators
+    split over ``threads`` intra-op threads, which wait for each other at every operator, so ingest's own
+    Python work on either core stalls the whole call (measured: docs/serving.md §8).
     ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch can be
     in the model at once."""
 
@@ -184,10 +189,13 @@ class OnnxEncoder:
     concurrent_token_counting = True
 
     def __init__(self, model_file: Path, path: str, *, name: str, batch_size: int = 32, threads: int = 0,
-                 query_threads: int = 1) -> None:
+                 query_threads: int = 1, split: str = "batches") -> None:
         from tokenizers import Tokenizer
 
-        self._model_file, self._threads = model_file, threads
+        if split not in {"batches", "operators"}:
+            raise ConfigurationError(f"encoder_split {split!r} is neither 'batches' nor 'operators'")
+        self._model_file, self._threads, self._split = model_file, threads, split
+        self._cores = threads or available_cores()
         self._query_session = _session(model_file, query_threads)
         self._inputs = {i.name for i in self._query_session.get_inputs()}
         self._path = path
@@ -207,7 +215,12 @@ class OnnxEncoder:
 
     @cached_property
     def _passage_session(self):  # noqa: ANN202 - an onnxruntime.InferenceSession
-        return _session(self._model_file, self._threads)
+        return _session(self._model_file, 1 if self._split == "batches" else self._threads)
+
+    @cached_property
+    def _passage_pool(self) -> ThreadPoolExecutor:
+        """The threads that run a call's batches at once (``split="batches"``), made on first use."""
+        return ThreadPoolExecutor(self._cores, thread_name_prefix="encode-batch")
 
     @property
     def tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
@@ -242,9 +255,16 @@ class OnnxEncoder:
         encodings = self._embed_tok.encode_batch(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            idx = order[start : start + self._batch_size]
+        batches = [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
+
+        def encode(idx: list[int]) -> None:
             out[idx] = self._run(self._passage_session, [encodings[i] for i in idx])
+
+        if self._split == "batches" and self._cores > 1 and len(batches) > 1:
+            list(self._passage_pool.map(encode, batches))  # each pool thread takes the next batch when done
+        else:
+            for idx in batches:
+                encode(idx)
         return out
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
@@ -277,5 +297,5 @@ def load_onnx_encoder(settings: Settings, path: str, model_file: Path) -> OnnxEn
         name += "+fused"
     return OnnxEncoder(
         model_file, path, name=name, batch_size=settings.embed_batch_size, threads=settings.encoder_threads,
-        query_threads=settings.encoder_query_threads,
+        query_threads=settings.encoder_query_threads, split=settings.encoder_split,
     )

@@ -144,6 +144,13 @@ class RegistryStore:
                 (doc_id, self.max_seq(), json.dumps(sorted(entity_ids))),
             )
 
+    def record_links(self, links: Iterable[tuple[str, int, Collection[str]]]) -> None:
+        """``record_link`` for many documents in one transaction: (doc_id, newest name known, entity ids)."""
+        with self.lock, self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT OR REPLACE INTO linked (doc_id, seq, entity_ids) VALUES (?, ?, ?)",
+                                [(d, seq, json.dumps(sorted(ids))) for d, seq, ids in links])
+
     def _write_acl(self, doc_id: str, acl: Collection[str]) -> None:
         self.db.execute("DELETE FROM doc_acl WHERE doc_id = ?", (doc_id,))
         self.db.executemany("INSERT OR IGNORE INTO doc_acl (doc_id, token) VALUES (?, ?)",
