@@ -72,6 +72,10 @@ class BatchingEncoder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return self.inner.count_tokens(texts)
 
+    @property
+    def token_spans(self):  # noqa: ANN201 - the wrapped encoder's; AttributeError (getattr's default) without
+        return self.inner.token_spans
+
     def encode_query(self, text: str) -> np.ndarray:
         pending = _Pending(text)
         with self._cond:

@@ -275,7 +275,11 @@ class OnnxEncoder:
         return self.encode_queries([text])[0]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
+        return [len(e) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
+
+    def token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Each text's tokens as (start, end) character offsets (ingest.chunk counts sentences from them)."""
+        return [e.offsets for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
 
 
 def _session(model_file: Path, threads: int):  # noqa: ANN202 - an onnxruntime.InferenceSession

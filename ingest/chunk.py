@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,9 +24,53 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
 
 
 class TokenCounter(Protocol):
-    """Counts and cuts text in the embedder's tokens."""
+    """Counts and cuts text in the embedder's tokens.
+
+    A counter may also offer ``token_spans(texts)``: each text's tokens as (start, end) character offsets.
+    The chunker then counts a section's sentences from its section's tokens instead of tokenising them a
+    second time (``_SpanCounts``)."""
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
+
+
+class _SpanCounts:
+    """Token counts of sub-spans of one tokenised text, read off its tokens' offsets.
+
+    Exact for the embedder's WordPiece tokenizer when no token crosses a span's edge: its normaliser works
+    character by character and it splits words at whitespace and punctuation before cutting word pieces,
+    so a span that starts and ends at such a split tokenises alone into the tokens inside it. A span with a
+    token across an edge is answered ``None`` (counted alone by the caller)."""
+
+    def __init__(self, spans: list[tuple[int, int]], base: int) -> None:
+        self._starts = [a for a, _ in spans]
+        self._ends = [b for _, b in spans]
+        self._base = base
+
+    def count(self, start: int, end: int) -> int | None:
+        start, end = start - self._base, end - self._base
+        first, stop = bisect_left(self._starts, start), bisect_left(self._starts, end)
+        if (first and self._ends[first - 1] > start) or (stop and self._ends[stop - 1] > end):
+            return None
+        return stop - first
+
+
+def _section_counts(counter: TokenCounter, texts: list[str], starts: list[int]) -> tuple[list[int], list[_SpanCounts | None]]:
+    """Each section's token count and, when the counter gives offsets, what counts spans inside it."""
+    spans_of = getattr(counter, "token_spans", None)
+    if spans_of is None:
+        return counter.count_tokens(texts), [None] * len(texts)
+    spans = spans_of(texts)
+    return [len(s) for s in spans], [_SpanCounts(s, base) for s, base in zip(spans, starts)]
+
+
+def _counts(counter: TokenCounter, text: str, spans: list[tuple[int, int]], known: _SpanCounts | None) -> list[int]:
+    """Token counts of ``text[s:e]`` for each span: read off ``known`` where it can, the rest in one call."""
+    counts = [known.count(s, e) if known is not None else None for s, e in spans]
+    missing = [i for i, n in enumerate(counts) if n is None]
+    if missing:
+        for i, n in zip(missing, counter.count_tokens([text[spans[i][0]:spans[i][1]] for i in missing])):
+            counts[i] = n
+    return counts
 
 
 @dataclass(frozen=True)
@@ -214,14 +259,14 @@ def _fit_header(header: str, counter: TokenCounter, limit: int) -> tuple[str, in
 
 
 def _pack_group(text: str, sections: tuple[Section, ...], group: _Group, counts: list[int],
-                counter: TokenCounter, packer: _Packer) -> list[tuple[int, int]]:
+                known: list[_SpanCounts | None], counter: TokenCounter, packer: _Packer) -> list[tuple[int, int]]:
     for index in group.members:
         section, tokens = sections[index], counts[index]
         if tokens <= packer.budget:
             packer.add(section.start, section.end, tokens, separator=2)
             continue
         sentences = _sentence_spans(text, section.start, section.end)
-        sentence_counts = counter.count_tokens([text[s:e] for s, e in sentences])  # one call, not one per sentence
+        sentence_counts = _counts(counter, text, sentences, known[index])  # not tokenised a second time
         for (s, e), n in zip(sentences, sentence_counts):
             if n <= packer.budget:
                 packer.add(s, e, n, overlap_ok=True)
@@ -240,7 +285,7 @@ def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPo
     """Split a document into token-bounded chunks with offsets, pages and section paths."""
     text = document.text
     sections = document.sections or (Section(0, len(text)),)
-    counts = counter.count_tokens([text[s.start : s.end] for s in sections])
+    counts, known = _section_counts(counter, [text[s.start : s.end] for s in sections], [s.start for s in sections])
     header_cache: dict[tuple[str, ...], tuple[str, int]] = {}
 
     def header_for(path: tuple[str, ...]) -> tuple[str, int]:
@@ -263,7 +308,7 @@ def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPo
     for group in groups:
         packer = _Packer(max(budget_for(group.path), 16), policy.overlap_tokens)
         header = header_for(group.path)[0]
-        spans.extend((s, e, group.path, header) for s, e in _pack_group(text, sections, group, counts, counter, packer))
+        spans.extend((s, e, group.path, header) for s, e in _pack_group(text, sections, group, counts, known, counter, packer))
     return _make_chunks(document, spans, sections)
 
 

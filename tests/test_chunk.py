@@ -131,3 +131,60 @@ def test_varied_blobs_are_cut_to_the_window(encoder):
 def test_any_text_fits_the_window(encoder, text):
     if text.split():
         _assert_fits(encoder, text, max_tokens=96)
+
+
+class _CountOnly:
+    """The same tokenizer without ``token_spans``: every sentence is tokenised alone (the reference)."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner, self.texts = inner, 0
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        self.texts += len(texts)
+        return self.inner.count_tokens(texts)
+
+
+def _spans_of(chunks):
+    return [(c.start, c.end, c.section_path, c.embed_text) for c in chunks]
+
+
+_PROSE = st.lists(st.sampled_from(list("abcXYZ019+/=.-_:;!?()'\"éßñ路🙂 \n\t")
+                                  + ["e\u0301", "\u200b", ". ", "? ", "word ", "Initech's ", "x" * 120]),
+                  min_size=100, max_size=900).map("".join)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_PROSE, st.integers(min_value=24, max_value=254))
+def test_sentences_counted_from_their_sections_tokens_chunk_as_if_tokenised_alone(encoder, text, window):
+    """ONNX encoders give token offsets, so a long section's sentences are counted from the section's own
+    tokens; the chunks must be exactly those of counting each sentence alone."""
+    if not text.split():
+        return
+    doc = _doc([Block("Guide", "title"), Block(text, "text"), Block("Tail", "title", depth=1), Block(text[::-1], "text")])
+    policy = ChunkingPolicy(max_tokens=window, overlap_tokens=min(32, window // 4))
+    assert _spans_of(chunk_document(doc, encoder, policy)) == _spans_of(chunk_document(doc, _CountOnly(encoder), policy))
+
+
+def test_a_long_abstract_is_tokenised_once_for_its_sentences(encoder):
+    """Real prose (SciFact-like): the same chunks, and the sentences are not sent to the tokenizer again."""
+    abstract = " ".join(
+        f"In {i} of 40 cohorts (n = {100 + i}), IL-{i % 7} levels rose by {i}.{i % 10}% (p < 0.0{i % 9 + 1}); "
+        "this was not seen in wild-type mice [12]." for i in range(40))
+    doc = _doc([Block(abstract, "text")])
+    policy = ChunkingPolicy(max_tokens=254, overlap_tokens=32)
+    alone = _CountOnly(encoder)
+    reference = chunk_document(doc, alone, policy)
+    assert len(reference) > 3 and alone.texts > 40  # the reference counted every sentence
+    spied = _CountOnly(encoder)
+    spied.token_spans = encoder.token_spans
+    assert _spans_of(chunk_document(doc, spied, policy)) == _spans_of(reference)
+    assert spied.texts <= 1  # at most the header; the section and its sentences came from one token_spans call
+
+
+def test_a_span_with_a_token_across_its_edge_is_counted_alone():
+    """Offsets can only answer spans whose edges fall between tokens; any other gets None (counted alone)."""
+    from ingest.chunk import _SpanCounts
+
+    tokens = _SpanCounts([(0, 5), (6, 11), (11, 12), (13, 20)], base=100)  # "Hello world. Goodbye"
+    assert tokens.count(100, 112) == 3 and tokens.count(113, 120) == 1 and tokens.count(100, 120) == 4
+    assert tokens.count(103, 112) is None and tokens.count(100, 109) is None  # inside "Hello", inside "world"
