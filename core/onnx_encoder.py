@@ -261,7 +261,9 @@ class OnnxEncoder:
             out[idx] = self._run(self._passage_session, [encodings[i] for i in idx])
 
         if self._split == "batches" and self._cores > 1 and len(batches) > 1:
-            list(self._passage_pool.map(encode, batches))  # each pool thread takes the next batch when done
+            # Longest first: each pool thread takes the next batch when done, so the call ends on short batches
+            # instead of one thread finishing the longest while the other core idles.
+            list(self._passage_pool.map(encode, batches[::-1]))
         else:
             for idx in batches:
                 encode(idx)
