@@ -180,7 +180,7 @@ class OnnxEncoder:
     ``split="batches"``: that many batches run at once, each on one thread of a one-thread session (a
     one-thread run computes on its caller's thread); ``"operators"``: one batch at a time, its operators
     split over ``threads`` intra-op threads, which wait for each other at every operator, so ingest's own
-    Python work on either core stalls the whole call (measured: docs/serving.md §8).
+    Python work on either core stalls the whole call (measured: docs/serving.md §6).
     ``InferenceSession.run`` is thread-safe, so no lock is held: an ingest batch and a query batch can be
     in the model at once."""
 
