@@ -139,10 +139,7 @@ class RegistryStore:
     def record_link(self, doc_id: str, entity_ids: Collection[str]) -> None:
         """What the document's chunks carry now, and the newest name known when it was read."""
         with self.lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO linked (doc_id, seq, entity_ids) VALUES (?, ?, ?)",
-                (doc_id, self.max_seq(), json.dumps(sorted(entity_ids))),
-            )
+            self.record_links([(doc_id, self.max_seq(), entity_ids)])
 
     def record_links(self, links: Iterable[tuple[str, int, Collection[str]]]) -> None:
         """``record_link`` for many documents in one transaction: (doc_id, newest name known, entity ids)."""

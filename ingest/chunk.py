@@ -15,6 +15,7 @@ import unicodedata
 from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from core.models import Chunk, Document, Section
@@ -42,14 +43,16 @@ class _SpanCounts:
     token across an edge is answered ``None`` (counted alone by the caller)."""
 
     def __init__(self, spans: list[tuple[int, int]], base: int) -> None:
-        self._starts = [a for a, _ in spans]
-        self._ends = [b for _, b in spans]
-        self._base = base
+        self._spans, self._base = spans, base
+
+    @cached_property
+    def _starts(self) -> list[int]:  # only a section too long for one chunk is ever asked (most are not)
+        return [a for a, _ in self._spans]
 
     def count(self, start: int, end: int) -> int | None:
         start, end = start - self._base, end - self._base
         first, stop = bisect_left(self._starts, start), bisect_left(self._starts, end)
-        if (first and self._ends[first - 1] > start) or (stop and self._ends[stop - 1] > end):
+        if (first and self._spans[first - 1][1] > start) or (stop and self._spans[stop - 1][1] > end):
             return None
         return stop - first
 
