@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,15 +66,21 @@ class BatchingEncoder:
     def concurrent_token_counting(self) -> bool:
         return getattr(self.inner, "concurrent_token_counting", False)
 
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
-        return self.inner.encode_passages(texts)
+    @property
+    def splits_at_words(self) -> bool:
+        return getattr(self.inner, "splits_at_words", False)
+
+    def encode_passages(self, texts: list[str], token_ids: Sequence[Sequence[int] | None] | None = None) -> np.ndarray:
+        if token_ids is None:  # an inner encoder that takes no ids is called as it always was
+            return self.inner.encode_passages(texts)
+        return self.inner.encode_passages(texts, token_ids)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return self.inner.count_tokens(texts)
 
     @property
-    def token_spans(self):  # noqa: ANN201 - the wrapped encoder's; AttributeError (getattr's default) without
-        return self.inner.token_spans
+    def tokens(self):  # noqa: ANN201 - the wrapped encoder's; AttributeError (getattr's default) without
+        return self.inner.tokens
 
     def encode_query(self, text: str) -> np.ndarray:
         pending = _Pending(text)

@@ -32,7 +32,9 @@ class Encoder(Protocol):
     max_tokens: int  # content tokens that fit the window, special tokens excluded
 
     def encode_passages(self, texts: list[str]) -> np.ndarray:
-        """Vectors for passages (rows are L2-normalised)."""
+        """Vectors for passages (rows are L2-normalised). An encoder whose ``splits_at_words`` is true also
+        takes ``encode_passages(texts, token_ids)``: each text's ids from its ``tokens``, or None to tokenise
+        that text (ingest hands over the ids the chunker already read; ``core.onnx_encoder``)."""
         ...
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -62,6 +62,22 @@ class Chunk:
     section_path: tuple[str, ...] = ()
     embed_text: str = ""
     content_hash: str = ""
+    # The embedder's ids of ``embed_text`` when the chunker already had them (``ingest.chunk``): the encoder
+    # then skips tokenising the chunk again. Tied to the text they were read from: ``known_embed_ids``.
+    embed_tokens: TokenIds | None = field(default=None, compare=False, repr=False)
+
+    def known_embed_ids(self) -> tuple[int, ...] | None:
+        """The ids of ``embed_text`` if the chunker gave them for this very text (a masked copy has none)."""
+        tokens = self.embed_tokens
+        return tokens.ids if tokens is not None and tokens.text == self.embed_text else None
+
+
+@dataclass(frozen=True)
+class TokenIds:
+    """Token ids (no special tokens) of exactly ``text`` in the embedder's tokenizer."""
+
+    text: str
+    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cached_property
@@ -211,6 +211,11 @@ class OnnxEncoder:
         self._batch_size = batch_size
         self.name = name
         self.max_tokens = self._window - 2
+        self._frame = _special_frame(self._embed_tok, self._count_tok)
+        # WordPiece after BERT's word split: a text cut where whitespace is tokenises into the tokens on each
+        # side, so ingest.chunk may count a section's sentences from the section's tokens and hand the chunks'
+        # ids to encode_passages (other tokenizers: every text is tokenised alone, as before).
+        self.splits_at_words = _splits_at_words(self._count_tok) and self._frame is not None
         self.dimension = int(self.encode_queries(["dimension probe"]).shape[1])
 
     @cached_property
@@ -231,34 +236,36 @@ class OnnxEncoder:
             self._hf_tokenizer = AutoTokenizer.from_pretrained(self._path, local_files_only=True)
         return self._hf_tokenizer
 
-    def _run(self, session, encodings: list) -> np.ndarray:  # noqa: ANN001 - tokenizers.Encoding, unpadded
-        if len(encodings) == 1:  # a lone query: no padding, no copy loop
-            ids = np.array([encodings[0].ids], dtype=np.int64)
+    def _run(self, session, rows: list[Sequence[int]]) -> np.ndarray:  # noqa: ANN001 - each row's ids, specials in, unpadded
+        if len(rows) == 1:  # a lone query: no padding, no copy loop
+            ids = np.array([rows[0]], dtype=np.int64)
             mask = np.ones_like(ids)
         else:
-            ids = np.zeros((len(encodings), max(len(e.ids) for e in encodings)), dtype=np.int64)
+            ids = np.zeros((len(rows), max(len(r) for r in rows)), dtype=np.int64)
             mask = np.zeros_like(ids)
-            for row, encoding in enumerate(encodings):
-                ids[row, : len(encoding.ids)] = encoding.ids
-                mask[row, : len(encoding.ids)] = 1
+            for row, tokens in enumerate(rows):
+                ids[row, : len(tokens)] = tokens
+                mask[row, : len(tokens)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         hidden = session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         pooled = (mask[:, None, :].astype(np.float32) @ hidden)[:, 0] / mask.sum(axis=1, keepdims=True)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return pooled.astype(np.float32, copy=False)
 
-    def encode_passages(self, texts: list[str]) -> np.ndarray:
+    def encode_passages(self, texts: list[str], token_ids: Sequence[Sequence[int] | None] | None = None) -> np.ndarray:
+        """Vectors of ``texts``. ``token_ids[i]``, when given (and ``splits_at_words``), are the ids of
+        ``texts[i]`` without special tokens, as ``tokens`` gives them: that text is not tokenised again."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Length buckets: tokenised once, sorted by token count, each batch padded only to its own
-        # longest text, so padding (wasted compute, quadratic in attention) stays small.
-        encodings = self._embed_tok.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        rows = self._rows(texts, token_ids)
+        # Length buckets: sorted by token count, each batch padded only to its own longest text, so padding
+        # (wasted compute, quadratic in attention) stays small.
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         batches = [order[start : start + self._batch_size] for start in range(0, len(order), self._batch_size)]
 
         def encode(idx: list[int]) -> None:
-            out[idx] = self._run(self._passage_session, [encodings[i] for i in idx])
+            out[idx] = self._run(self._passage_session, [rows[i] for i in idx])
 
         if self._split == "batches" and self._cores > 1 and len(batches) > 1:
             # Longest first: each pool thread takes the next batch when done, so the call ends on short batches
@@ -271,7 +278,7 @@ class OnnxEncoder:
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors for a few short texts in one call on the query session (core/batching.py's batches)."""
-        return self._run(self._query_session, self._embed_tok.encode_batch(texts))
+        return self._run(self._query_session, [e.ids for e in self._embed_tok.encode_batch(texts)])
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode_queries([text])[0]
@@ -279,9 +286,47 @@ class OnnxEncoder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(e) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
 
-    def token_spans(self, texts: list[str]) -> list[list[tuple[int, int]]]:
-        """Each text's tokens as (start, end) character offsets (ingest.chunk counts sentences from them)."""
-        return [e.offsets for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
+    def tokens(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Each text's token ids (no special tokens) and their (start, end) character offsets: ingest.chunk
+        counts sentences from them and hands the chunks' ids back to ``encode_passages``."""
+        return [(e.ids, e.offsets) for e in self._count_tok.encode_batch(texts, add_special_tokens=False)]
+
+    def _rows(self, texts: list[str], token_ids: Sequence[Sequence[int] | None] | None) -> list[Sequence[int]]:
+        """Each text's model input ids: the given ones framed in the special tokens (cut to the window as the
+        tokenizer's truncation would), the others tokenised here in one call."""
+        if token_ids is None or self._frame is None or not self.splits_at_words:
+            return [e.ids for e in self._embed_tok.encode_batch(texts)]
+        if len(token_ids) != len(texts):
+            raise ValueError(f"token_ids has {len(token_ids)} entries for {len(texts)} texts")
+        head, tail = self._frame
+        room = self._window - len(head) - len(tail)
+        rows: list[Sequence[int]] = [[*head, *ids[:room], *tail] if ids is not None else () for ids in token_ids]
+        missing = [i for i, ids in enumerate(token_ids) if ids is None]
+        for i, encoding in zip(missing, self._embed_tok.encode_batch([texts[i] for i in missing])):
+            rows[i] = encoding.ids
+        return rows
+
+
+def _special_frame(framed, bare) -> tuple[list[int], list[int]] | None:  # noqa: ANN001 - tokenizers.Tokenizer
+    """The special ids ``framed`` puts before and after a text's own ids (BERT: [CLS] … [SEP]), read off a
+    probe; None when its ids are not the bare ones with a fixed head and tail (then nothing is framed here)."""
+    probes = [(framed.encode(t).ids, bare.encode(t, add_special_tokens=False).ids) for t in ("a", "hello world")]
+    (full, own), (full2, own2) = probes
+    for start in range(len(full) - len(own) + 1):
+        if own and full[start : start + len(own)] == own:
+            head, tail = full[:start], full[start + len(own):]
+            return (head, tail) if full2 == [*head, *own2, *tail] else None
+    return None
+
+
+def _splits_at_words(tokenizer) -> bool:  # noqa: ANN001 - tokenizers.Tokenizer
+    """WordPiece behind BERT's pre-tokenizer (split at whitespace and punctuation, characters normalised one
+    by one): tokenising a text cut at whitespace gives the tokens of each side."""
+    from tokenizers import models, normalizers, pre_tokenizers
+
+    return (isinstance(tokenizer.model, models.WordPiece)
+            and isinstance(tokenizer.pre_tokenizer, pre_tokenizers.BertPreTokenizer)
+            and isinstance(tokenizer.normalizer, (normalizers.BertNormalizer, type(None))))
 
 
 def _session(model_file: Path, threads: int):  # noqa: ANN202 - an onnxruntime.InferenceSession

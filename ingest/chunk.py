@@ -12,13 +12,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from core.models import Chunk, Document, Section
+from core.models import Chunk, Document, Section, TokenIds
 from core.payload import chunk_point_id
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
@@ -27,46 +27,67 @@ _SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n+")
 class TokenCounter(Protocol):
     """Counts and cuts text in the embedder's tokens.
 
-    A counter may also offer ``token_spans(texts)``: each text's tokens as (start, end) character offsets.
-    The chunker then counts a section's sentences from its section's tokens instead of tokenising them a
-    second time (``_SpanCounts``)."""
+    A counter whose ``splits_at_words`` is true also offers ``tokens(texts)``: each text's token ids and
+    their (start, end) character offsets. The chunker then counts a section's sentences from its section's
+    tokens instead of tokenising them a second time, and gives each chunk the ids of its embedded text
+    (``Chunk.embed_tokens``), so the encoder does not tokenise the chunk again (``_SectionTokens``)."""
 
     def count_tokens(self, texts: list[str]) -> list[int]: ...
 
 
-class _SpanCounts:
-    """Token counts of sub-spans of one tokenised text, read off its tokens' offsets.
+_WHITESPACE = " \t\n\r"  # what BERT's pre-tokenizer splits words at (and nothing it deletes or joins)
+
+
+def _at_word_edge(text: str, at: int) -> bool:
+    """Whether a cut at ``at`` falls between words: tokenising each side alone gives the tokens of the whole."""
+    return at <= 0 or at >= len(text) or text[at - 1] in _WHITESPACE or text[at] in _WHITESPACE
+
+
+class _SectionTokens:
+    """One section's tokens (ids and character offsets), read for the spans inside it.
 
     Exact for the embedder's WordPiece tokenizer when no token crosses a span's edge: its normaliser works
     character by character and it splits words at whitespace and punctuation before cutting word pieces,
     so a span that starts and ends at such a split tokenises alone into the tokens inside it. A span with a
     token across an edge is answered ``None`` (counted alone by the caller)."""
 
-    def __init__(self, spans: list[tuple[int, int]], base: int) -> None:
-        self._spans, self._base = spans, base
+    def __init__(self, ids: list[int], spans: list[tuple[int, int]], base: int) -> None:
+        self.ids, self._spans, self._base = ids, spans, base
 
     @cached_property
-    def _starts(self) -> list[int]:  # only a section too long for one chunk is ever asked (most are not)
+    def _starts(self) -> list[int]:
         return [a for a, _ in self._spans]
 
-    def count(self, start: int, end: int) -> int | None:
+    def _range(self, start: int, end: int) -> tuple[int, int] | None:
         start, end = start - self._base, end - self._base
         first, stop = bisect_left(self._starts, start), bisect_left(self._starts, end)
         if (first and self._spans[first - 1][1] > start) or (stop and self._spans[stop - 1][1] > end):
             return None
-        return stop - first
+        return first, stop
+
+    def count(self, start: int, end: int) -> int | None:
+        found = self._range(start, end)
+        return None if found is None else found[1] - found[0]
+
+    def ids_between(self, start: int, end: int) -> list[int] | None:
+        found = self._range(start, end)
+        return None if found is None else self.ids[found[0]:found[1]]
 
 
-def _section_counts(counter: TokenCounter, texts: list[str], starts: list[int]) -> tuple[list[int], list[_SpanCounts | None]]:
-    """Each section's token count and, when the counter gives offsets, what counts spans inside it."""
-    spans_of = getattr(counter, "token_spans", None)
-    if spans_of is None:
+def _tokens_of(counter: TokenCounter) -> Callable[[list[str]], list[tuple[list[int], list[tuple[int, int]]]]] | None:
+    return getattr(counter, "tokens", None) if getattr(counter, "splits_at_words", False) else None
+
+
+def _section_counts(counter: TokenCounter, texts: list[str], starts: list[int]) -> tuple[list[int], list[_SectionTokens | None]]:
+    """Each section's token count and, when the counter gives token ids and offsets, the section's tokens."""
+    tokens_of = _tokens_of(counter)
+    if tokens_of is None:
         return counter.count_tokens(texts), [None] * len(texts)
-    spans = spans_of(texts)
-    return [len(s) for s in spans], [_SpanCounts(s, base) for s, base in zip(spans, starts)]
+    tokens = [_SectionTokens(ids, spans, base) for (ids, spans), base in zip(tokens_of(texts), starts)]
+    return [len(t.ids) for t in tokens], tokens
 
 
-def _counts(counter: TokenCounter, text: str, spans: list[tuple[int, int]], known: _SpanCounts | None) -> list[int]:
+def _counts(counter: TokenCounter, text: str, spans: list[tuple[int, int]], known: _SectionTokens | None) -> list[int]:
     """Token counts of ``text[s:e]`` for each span: read off ``known`` where it can, the rest in one call."""
     counts = [known.count(s, e) if known is not None else None for s, e in spans]
     missing = [i for i, n in enumerate(counts) if n is None]
@@ -74,6 +95,37 @@ def _counts(counter: TokenCounter, text: str, spans: list[tuple[int, int]], know
         for i, n in zip(missing, counter.count_tokens([text[spans[i][0]:spans[i][1]] for i in missing])):
             counts[i] = n
     return counts
+
+
+class _BodyIds:
+    """The ids of a span of the document's text, joined from its sections' tokens."""
+
+    def __init__(self, text: str, sections: tuple[Section, ...], known: list[_SectionTokens | None]) -> None:
+        self._text, self._sections, self._known = text, sections, known
+        self._ends = [s.end for s in sections]
+        # in text order, not overlapping (as assemble_document makes them); otherwise no ids are read off
+        self._ordered = all(a.end <= b.start for a, b in zip(sections, sections[1:]))
+
+    def __call__(self, start: int, end: int) -> list[int] | None:
+        """None when the tokens cannot say: a cut inside a word, text between sections that is not
+        whitespace, a section without tokens."""
+        if not self._ordered:
+            return None
+        text, ids, cursor = self._text, [], start
+        for index in range(bisect_right(self._ends, start), len(self._sections)):
+            section, tokens = self._sections[index], self._known[index]
+            if section.start >= end:
+                break
+            lo, hi = max(section.start, start), min(section.end, end)
+            if (tokens is None or text[cursor:lo].strip(_WHITESPACE)
+                    or not (_at_word_edge(text, lo) and _at_word_edge(text, hi))):
+                return None
+            part = tokens.ids if (lo, hi) == (section.start, section.end) else tokens.ids_between(lo, hi)
+            if part is None:
+                return None
+            ids.extend(part)
+            cursor = hi
+        return None if text[cursor:end].strip(_WHITESPACE) else ids
 
 
 @dataclass(frozen=True)
@@ -261,8 +313,13 @@ def _fit_header(header: str, counter: TokenCounter, limit: int) -> tuple[str, in
     return header, tokens
 
 
+def _header_ids(header: str, counter: TokenCounter) -> list[int] | None:
+    tokens_of = _tokens_of(counter)
+    return None if tokens_of is None else (tokens_of([header])[0][0] if header else [])
+
+
 def _pack_group(text: str, sections: tuple[Section, ...], group: _Group, counts: list[int],
-                known: list[_SpanCounts | None], counter: TokenCounter, packer: _Packer) -> list[tuple[int, int]]:
+                known: list[_SectionTokens | None], counter: TokenCounter, packer: _Packer) -> list[tuple[int, int]]:
     for index in group.members:
         section, tokens = sections[index], counts[index]
         if tokens <= packer.budget:
@@ -312,7 +369,13 @@ def chunk_document(document: Document, counter: TokenCounter, policy: ChunkingPo
         packer = _Packer(max(budget_for(group.path), 16), policy.overlap_tokens)
         header = header_for(group.path)[0]
         spans.extend((s, e, group.path, header) for s, e in _pack_group(text, sections, group, counts, known, counter, packer))
-    return _make_chunks(document, spans, sections)
+    header_ids = {header: _header_ids(header, counter) for header, _ in header_cache.values()}
+    body_ids = _BodyIds(text, sections, known)
+    return _make_chunks(document, spans, sections, lambda s, e, header: _embed_ids(header_ids[header], body_ids(s, e)))
+
+
+def _embed_ids(header: list[int] | None, body: list[int] | None) -> tuple[int, ...] | None:
+    return None if header is None or body is None else (*header, *body)  # "{header}\n{body}": a word edge
 
 
 def _content_text(text: str, sections: tuple[Section, ...], start: int, end: int) -> str:
@@ -323,11 +386,14 @@ def _content_text(text: str, sections: tuple[Section, ...], start: int, end: int
 
 
 def _make_chunks(
-    document: Document, spans: list[tuple[int, int, tuple[str, ...], str]], sections: tuple[Section, ...]
+    document: Document, spans: list[tuple[int, int, tuple[str, ...], str]], sections: tuple[Section, ...],
+    ids_of: Callable[[int, int, str], tuple[int, ...] | None],
 ) -> list[Chunk]:
     chunks = []
     for index, (start, end, path, header) in enumerate(spans):
         body = document.text[start:end]
+        embed_text = f"{header}\n{body}" if header else body
+        ids = ids_of(start, end, header)
         pages = sorted({s.page for s in sections if s.page is not None and s.start < end and s.end > start})
         digest = content_hash(_content_text(document.text, sections, start, end) or body)
         chunks.append(
@@ -340,8 +406,9 @@ def _make_chunks(
                 end=end,
                 pages=tuple(pages),
                 section_path=path,
-                embed_text=f"{header}\n{body}" if header else body,
+                embed_text=embed_text,
                 content_hash=digest,
+                embed_tokens=None if ids is None else TokenIds(embed_text, ids),
             )
         )
     return chunks

@@ -277,8 +277,7 @@ class _EncodeAhead:
     def submit(self, batch: list[_Prepared]) -> None:
         encoding = None
         if batch:
-            texts = [c.embed_text for p in batch for c in p.chunks]
-            encoding = (batch, self._pool.submit(self._job.ctx.encoder.encode_passages, texts))
+            encoding = (batch, self._pool.submit(_encode, self._job.ctx.encoder, [c for p in batch for c in p.chunks]))
         self._drain()
         self._ahead = encoding
         if not self._overlap:
@@ -299,6 +298,15 @@ class _EncodeAhead:
                 self._drain()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _encode(encoder: Encoder, chunks: list[Chunk]) -> np.ndarray:
+    """The chunks' vectors; an encoder that splits at words as the chunker's tokens did is handed their ids
+    (a chunk whose embedded text was masked after chunking has none, and is tokenised by the encoder)."""
+    texts = [c.embed_text for c in chunks]
+    if getattr(encoder, "splits_at_words", False):
+        return encoder.encode_passages(texts, [c.known_embed_ids() for c in chunks])
+    return encoder.encode_passages(texts)
 
 
 def _prefetch_counter(encoder: Encoder) -> TokenCounter | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from core.models import Document, Section
 from ingest.chunk import ChunkingPolicy, chunk_document, embed_header
 from ingest.partition import Block
@@ -134,7 +136,7 @@ def test_any_text_fits_the_window(encoder, text):
 
 
 class _CountOnly:
-    """The same tokenizer without ``token_spans``: every sentence is tokenised alone (the reference)."""
+    """The same tokenizer without ``tokens``: every sentence is tokenised alone (the reference)."""
 
     def __init__(self, inner) -> None:  # noqa: ANN001
         self.inner, self.texts = inner, 0
@@ -176,15 +178,63 @@ def test_a_long_abstract_is_tokenised_once_for_its_sentences(encoder):
     reference = chunk_document(doc, alone, policy)
     assert len(reference) > 3 and alone.texts > 40  # the reference counted every sentence
     spied = _CountOnly(encoder)
-    spied.token_spans = encoder.token_spans
+    spied.tokens, spied.splits_at_words = encoder.tokens, True
     assert _spans_of(chunk_document(doc, spied, policy)) == _spans_of(reference)
-    assert spied.texts <= 1  # at most the header; the section and its sentences came from one token_spans call
+    assert spied.texts <= 1  # at most the header; the section and its sentences came from one tokens call
 
 
 def test_a_span_with_a_token_across_its_edge_is_counted_alone():
     """Offsets can only answer spans whose edges fall between tokens; any other gets None (counted alone)."""
-    from ingest.chunk import _SpanCounts
+    from ingest.chunk import _SectionTokens
 
-    tokens = _SpanCounts([(0, 5), (6, 11), (11, 12), (13, 20)], base=100)  # "Hello world. Goodbye"
+    tokens = _SectionTokens([1, 2, 3, 4], [(0, 5), (6, 11), (11, 12), (13, 20)], base=100)  # "Hello world. Goodbye"
     assert tokens.count(100, 112) == 3 and tokens.count(113, 120) == 1 and tokens.count(100, 120) == 4
     assert tokens.count(103, 112) is None and tokens.count(100, 109) is None  # inside "Hello", inside "world"
+
+
+def _alone(encoder, text: str) -> list[int]:
+    return encoder.tokens([text])[0][0]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_PROSE, st.integers(min_value=24, max_value=254), st.sampled_from(["Guide", "Über-Guide 路 v2", ""]))
+def test_a_chunks_ids_are_those_of_its_embedded_text_tokenised_alone(encoder, text, window, title):
+    """The ids a chunk carries for the encoder are exactly what tokenising its embedded text alone gives;
+    a chunk whose ids the sections' tokens cannot give (a cut inside a word) carries none."""
+    if not text.split():
+        return
+    doc = replace(_doc([Block("Intro", "title"), Block(text, "text"), Block("Tail", "title", depth=1),
+                        Block(text[::-1], "text", depth=1)]), title=title)
+    for chunk in chunk_document(doc, encoder, ChunkingPolicy(max_tokens=window, overlap_tokens=min(32, window // 4))):
+        ids = chunk.known_embed_ids()
+        assert ids is None or list(ids) == _alone(encoder, chunk.embed_text), chunk.embed_text
+
+
+def test_prose_chunks_carry_their_ids_and_a_word_cut_in_two_does_not(encoder):
+    prose = " ".join(f"Clause {i} of the Initech agreement renews on 1 March." for i in range(80))
+    # a 2,400-character base64 "word" (its "+" and "/" split it into ~1,000 tokens): cut inside it, so each
+    # piece is tokenised alone
+    blob = base64.b64encode(random.Random(7).randbytes(1800)).decode()
+    doc = _doc([Block("Guide", "title"), Block(prose, "text"), Block(blob, "text")])
+    chunks = chunk_document(doc, encoder, ChunkingPolicy())
+    prose_chunks = [c for c in chunks if c.end <= doc.text.index(blob)]
+    assert len(prose_chunks) >= 3 and all(c.known_embed_ids() is not None for c in prose_chunks)
+    assert all(list(c.known_embed_ids()) == _alone(encoder, c.embed_text) for c in prose_chunks)
+    blob_chunks = [c for c in chunks if c not in prose_chunks]
+    assert len(blob_chunks) >= 2 and all(c.known_embed_ids() is None for c in blob_chunks)
+
+
+def test_ids_belong_to_the_text_they_were_read_from(encoder):
+    """A chunk whose embedded text is replaced (ingest masks redacted values after chunking) has no ids."""
+    chunk = chunk_document(_doc([Block("Reach lena@example.com today.", "text")]), encoder, ChunkingPolicy())[0]
+    assert chunk.known_embed_ids() is not None
+    masked = replace(chunk, embed_text=chunk.embed_text.replace("lena@example.com", "[email]"))
+    assert masked.known_embed_ids() is None
+    assert replace(chunk, embed_text=str(chunk.embed_text)).known_embed_ids() is not None  # same text: still its ids
+
+
+def test_a_counter_that_does_not_split_at_words_gives_no_ids(encoder):
+    counter = _CountOnly(encoder)
+    counter.tokens = encoder.tokens  # offered, but not declared safe to cut at words: never used
+    chunks = chunk_document(_doc([Block("Plain words here.", "text")]), counter, ChunkingPolicy())
+    assert [c.known_embed_ids() for c in chunks] == [None]

@@ -149,3 +149,25 @@ def test_the_index_never_holds_a_raw_value(served):
     assert EMAIL in chunk.payload["text"]  # stored raw, for the roles allowed to see it
     entities = client.get("/v1/entities", headers=headers, params={"principal_id": "h", "role": ["hr"], "q": "fischer@"})
     assert entities.status_code == 200 and EMAIL not in entities.text  # never an entity alias, even for hr
+
+
+def test_the_vectors_never_see_a_raw_value(served, encoder, monkeypatch):
+    """Ingest hands the chunker's token ids to the encoder; a chunk masked after chunking must be encoded
+    from its masked text, never from the ids of the raw one."""
+    client, _, ingest = served
+    calls = []
+    real = encoder.encode_passages
+
+    def spy(texts, token_ids=None):  # noqa: ANN001, ANN202
+        calls.append((list(texts), token_ids))
+        return real(texts, token_ids)
+
+    monkeypatch.setattr(encoder, "encode_passages", spy)
+    ingest(POLICY)
+    (texts, token_ids), = calls
+    assert token_ids is not None and any(ids is not None for ids in token_ids)  # ids are handed over
+    rows = encoder._rows(texts, token_ids)
+    assert rows == [e.ids for e in encoder._embed_tok.encode_batch(texts)]  # what the model reads is the text
+    model_text = encoder._count_tok.decode_batch([list(r) for r in rows])
+    for raw in ("fischer @ umbrella", "778812", "794 1234"):  # as the tokenizer decodes the raw values
+        assert raw not in " ".join(model_text)

@@ -213,3 +213,36 @@ def test_passages_go_in_length_buckets_padded_to_their_own_longest(encoder, monk
     assert sorted(spy.shapes) == [(2, buckets[i + 1]) for i in range(0, 6, 2)]  # batches may run at once
     for i, text in enumerate(texts):
         assert float(got[i] @ encoder.encode_query(text)) > 0.97
+
+
+def test_passages_given_their_ids_are_not_tokenised_again_and_get_the_same_vectors(encoder, monkeypatch):
+    """Ingest hands the chunker's ids over: those texts skip the tokenizer, the others are tokenised here,
+    and every vector is the one tokenising would give (over-long ids are cut as the tokenizer cuts)."""
+    texts = ["Initech renews its master agreement on 1 March.", "Über-Guide 路 v2: 🙂 résumé", "word " * 400, "x"]
+    ids = [encoder.tokens([t])[0][0] for t in texts]
+    reference = encoder.encode_passages(texts)
+    tokenised: list[str] = []
+    real = encoder._embed_tok
+
+    class _Spy:
+        def encode_batch(self, batch):  # noqa: ANN001, ANN202
+            tokenised.extend(batch)
+            return real.encode_batch(batch)
+
+    monkeypatch.setattr(encoder, "_embed_tok", _Spy())
+    given = encoder.encode_passages(texts, [ids[0], None, ids[2], ids[3]])
+    assert tokenised == [texts[1]]
+    assert np.abs(given - reference).max() < 1e-6
+    with pytest.raises(ValueError, match="2 entries for 4 texts"):
+        encoder.encode_passages(texts, ids[:2])
+
+
+def test_only_a_wordpiece_tokenizer_that_splits_at_words_takes_ids(encoder):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from core.onnx_encoder import _splits_at_words
+
+    assert encoder.splits_at_words
+    other = Tokenizer(models.WordPiece({"[UNK]": 0, "a": 1}, unk_token="[UNK]"))
+    other.pre_tokenizer = pre_tokenizers.Metaspace()  # SentencePiece-style: a word's start is part of its token
+    assert not _splits_at_words(other)
